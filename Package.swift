@@ -1,0 +1,60 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "vfioctl",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "vfioctl", targets: ["vfioctl"]),
+        .library(name: "Devices", targets: ["Devices"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CPci",
+            pkgConfig: "libpci",
+            providers: [.apt(["libpci-dev"])]
+        ),
+        .systemLibrary(
+            name: "CUdev",
+            pkgConfig: "libudev",
+            providers: [.apt(["libudev-dev"])]
+        ),
+        .systemLibrary(
+            name: "CEvdev",
+            pkgConfig: "libevdev",
+            providers: [.apt(["libevdev-dev"])]
+        ),
+        .target(
+            name: "Devices",
+            dependencies: [
+                "CPci",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .executableTarget(
+            name: "vfioctl",
+            dependencies: [
+                "Devices",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(
+            name: "TestSupport",
+            dependencies: ["Devices"],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(
+            name: "DevicesTests",
+            dependencies: ["Devices", "TestSupport"]
+        ),
+        .testTarget(
+            name: "vfioctlTests",
+            dependencies: ["Devices", "TestSupport"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,4 @@
+#ifndef CEVDEV_SHIM_H
+#define CEVDEV_SHIM_H
+#include <libevdev/libevdev.h>
+#endif

@@ -1,0 +1,100 @@
+import SystemPackage
+
+/// An error from the Devices library: a stable code, a one-line message that names the object and the fix,
+/// and the underlying cause.
+public struct DevicesError: Error, Sendable, CustomStringConvertible {
+    /// A stable classification of a `DevicesError`, suitable for mapping to exit codes.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Value: String, Hashable, Sendable {
+            case notFound = "not found"
+            case permissionDenied = "permission denied"
+            case invalidData = "invalid data"
+            case invalidArgument = "invalid argument"
+            case unavailable = "unavailable"
+            case io = "input/output error"
+            case conflict = "conflict"
+            case timeout = "timeout"
+            case internalError = "internal error"
+        }
+
+        private let value: Value
+
+        private init(_ value: Value) {
+            self.value = value
+        }
+
+        /// A file, directory or device does not exist.
+        public static let notFound = Code(.notFound)
+        /// The operation needs privileges the process does not have.
+        public static let permissionDenied = Code(.permissionDenied)
+        /// Data read from the host or a file is malformed.
+        public static let invalidData = Code(.invalidData)
+        /// The caller passed something that cannot be used.
+        public static let invalidArgument = Code(.invalidArgument)
+        /// A facility (IOMMU, driver, library) is not available on this host.
+        public static let unavailable = Code(.unavailable)
+        /// Reading or writing failed.
+        public static let io = Code(.io)
+        /// The request conflicts with the state of the host.
+        public static let conflict = Code(.conflict)
+        /// An operation did not finish in time.
+        public static let timeout = Code(.timeout)
+        /// A C library reported an unexpected failure.
+        public static let internalError = Code(.internalError)
+
+        /// The code's name.
+        public var description: String { value.rawValue }
+    }
+
+    /// The classification of the error.
+    public let code: Code
+    /// One line naming the path or address and, where there is one, the fix.
+    public let message: String
+    /// The underlying error, usually an `Errno`.
+    public let cause: (any Error & Sendable)?
+
+    /// Creates an error from its parts.
+    public init(code: Code, message: String, cause: (any Error & Sendable)? = nil) {
+        self.code = code
+        self.message = message
+        self.cause = cause
+    }
+
+    /// The one-line message.
+    public var description: String { message }
+}
+
+extension DevicesError {
+    /// The code that fits an errno value.
+    static func code(for errno: Errno) -> Code {
+        switch errno {
+        case .noSuchFileOrDirectory, .notDirectory, .operationNotSupportedByDevice, .noSuchAddressOrDevice: .notFound
+        case .permissionDenied, .notPermitted, .readOnlyFileSystem: .permissionDenied
+        case .resourceBusy: .conflict
+        case .timedOut: .timeout
+        case .invalidArgument: .invalidArgument
+        default: .io
+        }
+    }
+
+    /// A human hint for an errno value, appended to messages.
+    static func hint(for errno: Errno) -> String {
+        switch errno {
+        case .permissionDenied, .notPermitted: "permission denied (run as root)"
+        case .noSuchFileOrDirectory: "no such file or directory"
+        case .readOnlyFileSystem: "read-only file system"
+        case .resourceBusy: "device or resource busy"
+        default: "\(errno)"
+        }
+    }
+
+    /// Reading `path` failed with `errno`.
+    static func read(_ path: FilePath, _ errno: Errno) -> DevicesError {
+        DevicesError(code: code(for: errno), message: "cannot read \(path): \(hint(for: errno))", cause: errno)
+    }
+
+    /// Writing `path` failed with `errno`.
+    static func write(_ path: FilePath, _ errno: Errno) -> DevicesError {
+        DevicesError(code: code(for: errno), message: "cannot write \(path): \(hint(for: errno))", cause: errno)
+    }
+}

@@ -1,0 +1,68 @@
+import Glibc
+import SystemPackage
+
+/// A Linux host (or a fake host tree) to inspect: the entry point of the library.
+public struct Host: Sendable {
+    /// Where host paths are resolved.
+    public let sysroot: Sysroot
+    /// The pci.ids file libpci reads names from; nil for libpci's default.
+    public let pciIDsPath: String?
+
+    /// Creates a host rooted at `sysroot`.
+    public init(sysroot: Sysroot = .host, pciIDsPath: String? = nil) {
+        self.sysroot = sysroot
+        self.pciIDsPath = pciIDsPath
+    }
+
+    var files: HostFiles { HostFiles(sysroot: sysroot) }
+
+    /// Checks that the sysroot is a readable directory.
+    /// - Throws: `DevicesError` naming the sysroot and the fix.
+    public func validate() throws {
+        let files = self.files
+        guard files.exists(sysroot.root) else {
+            throw DevicesError(
+                code: .notFound,
+                message: "sysroot \(sysroot) does not exist: pass an existing host tree to --sysroot (or unset "
+                    + "VFIOCTL_SYSROOT)")
+        }
+        guard files.isDirectory(sysroot.root) else {
+            throw DevicesError(code: .invalidArgument, message: "sysroot \(sysroot) is not a directory")
+        }
+        _ = try files.list(sysroot.root)
+    }
+
+    /// The running kernel's release (`/proc/sys/kernel/osrelease`), or nil.
+    public func kernelRelease() throws -> String? {
+        try files.readText(files.path(HostPaths.kernelRelease))
+    }
+
+    /// Reads the whole host: IOMMU, devices, groups, GPUs.
+    /// - Throws: `DevicesError` when the sysroot or the PCI device directory cannot be read.
+    public func report() throws -> HostReport {
+        try validate()
+        let files = self.files
+        let library = try PCILibrary(sysfsRoot: files.path(HostPaths.pciBus), idsPath: pciIDsPath)
+        let scan = try PCIScanner(files: files, library: library).scan()
+        let release = try kernelRelease()
+        let rule = ViabilityRule(kernel: release.flatMap(KernelVersion.init(release:)))
+        let builder = GroupBuilder(files: files, rule: rule)
+        let members = try builder.members()
+        var byAddress: [PCIAddress: PCIDevice] = [:]
+        for device in scan.devices { byAddress[device.address] = device }
+        let groups = builder.judge(members, devices: byAddress)
+        let iommu = try IOMMUInspector(files: files).inspect(groupCount: groups.count)
+        var groupsByID: [Int: IOMMUGroup] = [:]
+        for group in groups { groupsByID[group.id] = group }
+        let gpus = GPUAnalyzer(devices: scan.devices, groups: groupsByID, iommuEnabled: iommu.enabled).gpus()
+        var warnings = scan.warnings
+        if sysroot.isHostRoot, geteuid() != 0, scan.devices.contains(where: { !$0.isConfigComplete }) {
+            warnings.append(
+                "not root: configuration space past the first 64 bytes is hidden, so FLR, PM reset and ACS are "
+                    + "unknown; run as root for the full report")
+        }
+        return HostReport(
+            iommu: iommu, kernelRelease: release, viabilityRule: rule, devices: scan.devices, groups: groups,
+            gpus: gpus, warnings: warnings)
+    }
+}

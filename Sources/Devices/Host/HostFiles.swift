@@ -1,0 +1,106 @@
+import SystemPackage
+
+import Glibc
+
+/// Small, allocation-light file access under a sysroot: the single choke point where errno becomes an error.
+struct HostFiles: Sendable {
+    let sysroot: Sysroot
+
+    /// The rooted location of a host path.
+    func path(_ absolute: FilePath) -> FilePath { sysroot.path(absolute) }
+
+    /// Reads a whole small file. Returns nil when it does not exist.
+    /// - Throws: `DevicesError` for any other failure (permission, I/O).
+    func read(_ path: FilePath) throws -> [UInt8]? {
+        let fd = path.withPlatformString { open($0, O_RDONLY | O_CLOEXEC) }
+        if fd < 0 {
+            let errno = Errno(rawValue: Glibc.errno)
+            if errno == .noSuchFileOrDirectory || errno == .notDirectory { return nil }
+            throw DevicesError.read(path, errno)
+        }
+        defer { close(fd) }
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                let errno = Errno(rawValue: Glibc.errno)
+                if errno == .interrupted { continue }
+                throw DevicesError.read(path, errno)
+            }
+            if n == 0 { break }
+            result.append(contentsOf: chunk[0..<n])
+        }
+        return result
+    }
+
+    /// Reads a small text file, trimming the trailing newline and spaces. Nil when it does not exist.
+    func readText(_ path: FilePath) throws -> String? {
+        guard let bytes = try read(path) else { return nil }
+        return String(decoding: bytes, as: UTF8.self).trimmingWhitespace()
+    }
+
+    /// The target of a symbolic link, or nil when `path` is not a link or does not exist.
+    func readLink(_ path: FilePath) -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = path.withPlatformString { readlink($0, &buffer, buffer.count - 1) }
+        guard n > 0 else { return nil }
+        buffer[n] = 0
+        return String(cString: buffer)
+    }
+
+    /// The last component of a symbolic link's target (a driver or group name), or nil.
+    func linkName(_ path: FilePath) -> String? {
+        guard let target = readLink(path) else { return nil }
+        return FilePath(target).lastComponent?.string
+    }
+
+    /// The entries of a directory, without `.` and `..`, sorted; nil when it does not exist.
+    /// - Throws: `DevicesError` when it exists but cannot be read.
+    func list(_ path: FilePath) throws -> [String]? {
+        guard let dir = path.withPlatformString({ opendir($0) }) else {
+            let errno = Errno(rawValue: Glibc.errno)
+            if errno == .noSuchFileOrDirectory || errno == .notDirectory { return nil }
+            throw DevicesError.read(path, errno)
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            names.append(name)
+        }
+        return names.sorted()
+    }
+
+    /// Whether something exists at `path`, following links (a dangling link does not exist).
+    func exists(_ path: FilePath) -> Bool {
+        path.withPlatformString { access($0, F_OK) } == 0
+    }
+
+    /// Whether a directory entry exists at `path`, without following links.
+    func entryExists(_ path: FilePath) -> Bool {
+        var info = stat()
+        return path.withPlatformString { lstat($0, &info) } == 0
+    }
+
+    /// Whether `path` is a directory (following links).
+    func isDirectory(_ path: FilePath) -> Bool {
+        var info = stat()
+        guard path.withPlatformString({ stat($0, &info) }) == 0 else { return false }
+        return (info.st_mode & S_IFMT) == S_IFDIR
+    }
+}
+
+extension String {
+    /// The string without leading and trailing spaces, tabs and newlines.
+    func trimmingWhitespace() -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" || $0 == "\0" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else {
+            return ""
+        }
+        return String(self[first...last])
+    }
+}

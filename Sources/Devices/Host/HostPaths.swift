@@ -1,0 +1,37 @@
+import SystemPackage
+
+/// The one table of host paths the library reads and writes; every entry is resolved under a `Sysroot`.
+public enum HostPaths {
+    /// `/sys/bus/pci/devices`: one entry per PCI function.
+    public static let pciDevices = FilePath("/sys/bus/pci/devices")
+    /// `/sys/bus/pci/drivers`: one directory per PCI driver.
+    public static let pciDrivers = FilePath("/sys/bus/pci/drivers")
+    /// `/sys/bus/pci/drivers_probe`: writing an address reprobes it, honouring `driver_override`.
+    public static let pciDriversProbe = FilePath("/sys/bus/pci/drivers_probe")
+    /// `/sys/bus/pci`: libpci's `sysfs.path` parameter.
+    public static let pciBus = FilePath("/sys/bus/pci")
+    /// `/sys/kernel/iommu_groups`: one directory per IOMMU group; empty when the IOMMU is off.
+    public static let iommuGroups = FilePath("/sys/kernel/iommu_groups")
+    /// `/sys/class/iommu`: one entry per IOMMU unit (dmar0, ivhd0).
+    public static let iommuClass = FilePath("/sys/class/iommu")
+    /// `/sys/firmware/acpi/tables`: the firmware's ACPI tables (DMAR on Intel, IVRS on AMD).
+    public static let acpiTables = FilePath("/sys/firmware/acpi/tables")
+    /// `/sys/module`: one directory per loaded module.
+    public static let modules = FilePath("/sys/module")
+    /// `/dev/vfio`: the vfio container and one node per group owned by vfio.
+    public static let vfioDevices = FilePath("/dev/vfio")
+    /// `/dev/dri/by-path`: DRM nodes named after their PCI address.
+    public static let driByPath = FilePath("/dev/dri/by-path")
+    /// `/proc/cmdline`: the running kernel's command line.
+    public static let kernelCmdline = FilePath("/proc/cmdline")
+    /// `/proc/cpuinfo`: CPU vendor and flags.
+    public static let cpuinfo = FilePath("/proc/cpuinfo")
+    /// `/proc/sys/kernel/osrelease`: the running kernel's release, e.g. `6.1.0-26-amd64`.
+    public static let kernelRelease = FilePath("/proc/sys/kernel/osrelease")
+    /// `/proc`: one directory per process.
+    public static let processes = FilePath("/proc")
+    /// `/etc/modprobe.d`: module options.
+    public static let modprobeConfig = FilePath("/etc/modprobe.d")
+    /// `/run/vfioctl`: state that lives until reboot.
+    public static let runState = FilePath("/run/vfioctl")
+}

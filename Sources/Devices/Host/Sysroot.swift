@@ -1,0 +1,39 @@
+import Glibc
+import SystemPackage
+
+/// The root directory under which every host path (/sys, /dev, /proc, /etc, /run) is resolved.
+///
+/// On a real host it is `/`; tests point it at a fake host tree in a temporary folder.
+public struct Sysroot: Sendable, Hashable, CustomStringConvertible {
+    /// The root directory.
+    public let root: FilePath
+
+    /// The real host's root, `/`.
+    public static let host = Sysroot(FilePath("/"))
+
+    /// Creates a sysroot at `root`, made absolute and lexically normal.
+    public init(_ root: FilePath) {
+        var root = root
+        if !root.isAbsolute {
+            root = Sysroot.currentDirectory().pushing(root)
+        }
+        self.root = root.lexicallyNormalized()
+    }
+
+    /// Whether this is the real host's root.
+    public var isHostRoot: Bool { root == FilePath("/") }
+
+    /// The location of a host path under this root. An absolute `path` never escapes the root.
+    public func path(_ absolute: FilePath) -> FilePath {
+        root.lexicallyResolving(absolute) ?? root
+    }
+
+    /// The root as a string.
+    public var description: String { root.string }
+
+    private static func currentDirectory() -> FilePath {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buffer, buffer.count) != nil else { return FilePath("/") }
+        return FilePath(platformString: buffer)
+    }
+}

@@ -1,0 +1,112 @@
+/// Everything vfioctl knows about one PCI function.
+public struct PCIDevice: Sendable, Codable, Hashable {
+    /// The function's address.
+    public var address: PCIAddress
+    /// Vendor ID, lowercase hex without `0x` (`10de`).
+    public var vendorID: String
+    /// Device ID, lowercase hex without `0x`.
+    public var deviceID: String
+    /// Subsystem vendor ID, when sysfs has one.
+    public var subsystemVendorID: String?
+    /// Subsystem device ID, when sysfs has one.
+    public var subsystemDeviceID: String?
+    /// Class code in sysfs form (`0x030000`).
+    public var `class`: String
+    /// The class's name from pci.ids (the subclass's when known: "VGA compatible controller").
+    public var className: String?
+    /// Revision, lowercase hex (`a1`).
+    public var revision: String?
+    /// Vendor name from pci.ids.
+    public var vendorName: String?
+    /// Device name from pci.ids.
+    public var deviceName: String?
+    /// Subsystem name from pci.ids.
+    public var subsystemName: String?
+    /// The bound driver (basename of the `driver` link), or nil.
+    public var driver: String?
+    /// `driver_override`, nil when unset (`(null)`).
+    public var driverOverride: String?
+    /// The IOMMU group (basename of the `iommu_group` link), or nil when the IOMMU is off.
+    public var iommuGroup: Int?
+    /// Header type 1 or 2: a PCI-to-PCI or CardBus bridge.
+    public var isBridge: Bool
+    /// Header type (config byte 0x0E, low 7 bits).
+    public var headerType: Int
+    /// Config byte 0x0E bit 7.
+    public var isMultifunction: Bool
+    /// `boot_vga` is 1: the firmware's boot display.
+    public var isBootVGA: Bool
+    /// NUMA node, nil when the host reports none (-1).
+    public var numaNode: Int?
+    /// Reset methods the kernel reports in `reset_method`, in the order it tries them.
+    public var resetMethods: [String]
+    /// Whether the kernel offers a `reset` attribute at all.
+    public var hasResetAttribute: Bool
+    /// PCIe DevCap bit 28.
+    public var supportsFLR: Bool
+    /// Advanced Features FLR.
+    public var supportsAFFLR: Bool
+    /// PM `NoSoftRst`: nil without a PM capability.
+    public var pmNoSoftReset: Bool?
+    /// The ACS extended capability is present.
+    public var hasACS: Bool
+    /// ACS control bits, `0x…`, when present.
+    public var acsControl: String?
+    /// PCIe device/port type name, nil for conventional PCI.
+    public var pcieType: String?
+    /// A ROM BAR (or a shadow copy of the boot ROM) is exposed as `rom`.
+    public var hasROM: Bool
+    /// The vendor-reset family when the device is in its table.
+    public var vendorResetFamily: String?
+    /// Whether capabilities past the 64-byte header could be read (root only on a real host).
+    public var isConfigComplete: Bool
+
+    /// The class as a value.
+    public var pciClass: PCIClass { PCIClass(rawValue: UInt32(self.class.dropFirst(2), radix: 16) ?? 0) }
+    /// The vendor ID as a number.
+    public var vendor: UInt16 { UInt16(vendorID, radix: 16) ?? 0 }
+    /// The device ID as a number.
+    public var device: UInt16 { UInt16(deviceID, radix: 16) ?? 0 }
+    /// `vendor:device`, e.g. `10de:2484`.
+    public var ids: String { vendorID + ":" + deviceID }
+}
+
+// The JSON contract spells absent values as `null` so scripts can rely on every key; synthesized Codable
+// would leave nil keys out.
+
+extension PCIDevice {
+    /// Encodes every field, nil as `null`.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(address, forKey: .address)
+        try c.encode(vendorID, forKey: .vendorID)
+        try c.encode(deviceID, forKey: .deviceID)
+        try c.encode(subsystemVendorID, forKey: .subsystemVendorID)
+        try c.encode(subsystemDeviceID, forKey: .subsystemDeviceID)
+        try c.encode(self.class, forKey: .class)
+        try c.encode(className, forKey: .className)
+        try c.encode(revision, forKey: .revision)
+        try c.encode(vendorName, forKey: .vendorName)
+        try c.encode(deviceName, forKey: .deviceName)
+        try c.encode(subsystemName, forKey: .subsystemName)
+        try c.encode(driver, forKey: .driver)
+        try c.encode(driverOverride, forKey: .driverOverride)
+        try c.encode(iommuGroup, forKey: .iommuGroup)
+        try c.encode(isBridge, forKey: .isBridge)
+        try c.encode(headerType, forKey: .headerType)
+        try c.encode(isMultifunction, forKey: .isMultifunction)
+        try c.encode(isBootVGA, forKey: .isBootVGA)
+        try c.encode(numaNode, forKey: .numaNode)
+        try c.encode(resetMethods, forKey: .resetMethods)
+        try c.encode(hasResetAttribute, forKey: .hasResetAttribute)
+        try c.encode(supportsFLR, forKey: .supportsFLR)
+        try c.encode(supportsAFFLR, forKey: .supportsAFFLR)
+        try c.encode(pmNoSoftReset, forKey: .pmNoSoftReset)
+        try c.encode(hasACS, forKey: .hasACS)
+        try c.encode(acsControl, forKey: .acsControl)
+        try c.encode(pcieType, forKey: .pcieType)
+        try c.encode(hasROM, forKey: .hasROM)
+        try c.encode(vendorResetFamily, forKey: .vendorResetFamily)
+        try c.encode(isConfigComplete, forKey: .isConfigComplete)
+    }
+}

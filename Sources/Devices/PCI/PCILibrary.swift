@@ -1,0 +1,183 @@
+import CPci
+import SystemPackage
+
+/// What the library reads from a function's configuration space through libpci.
+struct ConfigSpace: Sendable {
+    /// Header type (byte 0x0E, low 7 bits): 0 endpoint, 1 PCI-to-PCI bridge, 2 CardBus bridge.
+    var headerType: UInt8 = 0
+    /// Byte 0x0E bit 7: the device has more than one function.
+    var isMultifunction = false
+    /// The PCI Express device/port type (PCIe capability flags bits 4–7), nil for conventional PCI.
+    var pcieType: UInt8?
+    /// PCIe DevCap bit 28 (`PCI_EXP_DEVCAP_FLR`).
+    var supportsFLR = false
+    /// Advanced Features capability with `PCI_AF_CAP_FLR` and `TP`.
+    var supportsAFFLR = false
+    /// PM capability present.
+    var hasPowerManagement = false
+    /// PM control/status `PCI_PM_CTRL_NO_SOFT_RESET`; nil without a PM capability.
+    var pmNoSoftReset: Bool?
+    /// ACS extended capability (ID 0x000D) present.
+    var hasACS = false
+    /// ACS capability register, when present.
+    var acsCapabilities: UInt16?
+    /// ACS control register, when present.
+    var acsControl: UInt16?
+    /// Whether configuration space past the 64-byte header could be read (it needs root on a real host).
+    var isExtendedReadable = true
+}
+
+/// The one owner of a libpci handle: configuration-space capabilities and names from pci.ids.
+///
+/// libpci's fatal errors are turned into thrown errors by the `CPci` shim. Not thread-safe: use from one thread.
+final class PCILibrary {
+    private let access: UnsafeMutablePointer<pci_access>
+    private let sysfsRoot: FilePath
+    private var nameBuffer = [CChar](repeating: 0, count: 512)
+
+    /// Opens libpci on the PCI bus directory `sysfsRoot` (e.g. `<sysroot>/sys/bus/pci`).
+    /// - Throws: `DevicesError` when libpci cannot be initialised.
+    init(sysfsRoot: FilePath, idsPath: String? = nil) throws {
+        self.sysfsRoot = sysfsRoot
+        let handle: UnsafeMutablePointer<pci_access>? = sysfsRoot.string.withCString { root in
+            if let idsPath {
+                return idsPath.withCString { cpci_open(root, $0) }
+            }
+            return cpci_open(root, nil)
+        }
+        guard let handle else {
+            throw DevicesError(
+                code: .internalError,
+                message: "cannot initialise libpci on \(sysfsRoot): \(String(cString: cpci_last_error()))")
+        }
+        access = handle
+    }
+
+    deinit {
+        cpci_close(access)
+    }
+
+    /// Reads the header and the capabilities of the function at `address`.
+    /// - Throws: `DevicesError` naming the device when libpci fails on it.
+    func configSpace(of address: PCIAddress) throws -> ConfigSpace {
+        guard
+            let dev = cpci_get_dev(
+                access, Int32(bitPattern: address.domain), Int32(address.bus), Int32(address.device),
+                Int32(address.function))
+        else {
+            throw libraryError(address)
+        }
+        defer { cpci_free_dev(dev) }
+        var info = ConfigSpace()
+        var header: UInt8 = 0
+        guard cpci_read_block(dev, 0x0E, &header, 1) == 1 else {
+            throw DevicesError(
+                code: .io,
+                message: "cannot read the configuration space of \(address) (\(configPath(address))): "
+                    + lastWarning(or: "no data"))
+        }
+        info.headerType = header & 0x7F
+        info.isMultifunction = header & 0x80 != 0
+        var probe: UInt8 = 0
+        info.isExtendedReadable = cpci_read_block(dev, 0x40, &probe, 1) == 1
+        guard info.isExtendedReadable else { return info }
+        guard cpci_fill(dev, Int32(PCI_FILL_CAPS | PCI_FILL_EXT_CAPS)) >= 0 else {
+            throw libraryError(address)
+        }
+        let express = cpci_find_cap(dev, UInt32(PCI_CAP_ID_EXP), UInt32(PCI_CAP_NORMAL))
+        if express > 0 {
+            let flags = readWord(dev, express + 2)
+            info.pcieType = UInt8((flags & 0x00F0) >> 4)
+            let devcap = readLong(dev, express + 4)
+            info.supportsFLR = devcap & 0x1000_0000 != 0
+        }
+        let advanced = cpci_find_cap(dev, UInt32(PCI_CAP_ID_AF), UInt32(PCI_CAP_NORMAL))
+        if advanced > 0 {
+            // AF capability byte at +3: bit 0 TP, bit 1 FLR.
+            let capabilities = readByte(dev, advanced + 3)
+            info.supportsAFFLR = capabilities & 0x03 == 0x03
+        }
+        let power = cpci_find_cap(dev, UInt32(PCI_CAP_ID_PM), UInt32(PCI_CAP_NORMAL))
+        if power > 0 {
+            info.hasPowerManagement = true
+            let control = readWord(dev, power + 4)
+            info.pmNoSoftReset = control & UInt16(PCI_PM_CTRL_NO_SOFT_RST) != 0
+        }
+        let acs = cpci_find_cap(dev, UInt32(PCI_EXT_CAP_ID_ACS), UInt32(PCI_CAP_EXTENDED))
+        if acs > 0 {
+            info.hasACS = true
+            info.acsCapabilities = readWord(dev, acs + 4)
+            info.acsControl = readWord(dev, acs + 6)
+        }
+        return info
+    }
+
+    /// The vendor's name from pci.ids, or nil when unknown.
+    func vendorName(_ vendor: UInt16) -> String? {
+        lookup { cpci_lookup_vendor(access, $0, $1, UInt32(vendor)) }
+    }
+
+    /// The device's name from pci.ids, or nil when unknown.
+    func deviceName(vendor: UInt16, device: UInt16) -> String? {
+        lookup { cpci_lookup_device(access, $0, $1, UInt32(vendor), UInt32(device)) }
+    }
+
+    /// The subsystem's name from pci.ids, or nil when unknown.
+    func subsystemName(vendor: UInt16, device: UInt16, subvendor: UInt16, subdevice: UInt16) -> String? {
+        lookup {
+            cpci_lookup_subsystem(
+                access, $0, $1, UInt32(vendor), UInt32(device), UInt32(subvendor), UInt32(subdevice))
+        }
+    }
+
+    /// The name of a class (`0xCCSS`, base class and subclass), falling back to the base class name.
+    func className(_ classAndSubclass: UInt16) -> String? {
+        lookup { cpci_lookup_class(access, $0, $1, UInt32(classAndSubclass)) }
+    }
+
+    /// The name of a programming interface within a class, or nil.
+    func progIfName(_ classAndSubclass: UInt16, _ progIf: UInt8) -> String? {
+        lookup { cpci_lookup_progif(access, $0, $1, UInt32(classAndSubclass), UInt32(progIf)) }
+    }
+
+    private func lookup(_ body: (UnsafeMutablePointer<CChar>, Int32) -> UnsafePointer<CChar>?) -> String? {
+        let count = Int32(nameBuffer.count)
+        return nameBuffer.withUnsafeMutableBufferPointer { buffer -> String? in
+            guard let base = buffer.baseAddress, let result = body(base, count) else { return nil }
+            let name = String(cString: result)
+            return name.isEmpty ? nil : name
+        }
+    }
+
+    private func readByte(_ dev: UnsafeMutablePointer<pci_dev>, _ pos: Int32) -> UInt8 {
+        var value: UInt8 = 0
+        return cpci_read_block(dev, pos, &value, 1) == 1 ? value : 0
+    }
+
+    private func readWord(_ dev: UnsafeMutablePointer<pci_dev>, _ pos: Int32) -> UInt16 {
+        var bytes: [UInt8] = [0, 0]
+        guard cpci_read_block(dev, pos, &bytes, 2) == 1 else { return 0 }
+        return UInt16(bytes[0]) | UInt16(bytes[1]) << 8
+    }
+
+    private func readLong(_ dev: UnsafeMutablePointer<pci_dev>, _ pos: Int32) -> UInt32 {
+        var bytes: [UInt8] = [0, 0, 0, 0]
+        guard cpci_read_block(dev, pos, &bytes, 4) == 1 else { return 0 }
+        return UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24
+    }
+
+    private func configPath(_ address: PCIAddress) -> FilePath {
+        sysfsRoot.pushing(FilePath("devices/\(address)/config"))
+    }
+
+    private func lastWarning(or fallback: String) -> String {
+        let warning = String(cString: cpci_last_warning())
+        return warning.isEmpty ? fallback : warning
+    }
+
+    private func libraryError(_ address: PCIAddress) -> DevicesError {
+        let message = String(cString: cpci_last_error())
+        return DevicesError(
+            code: .io, message: "libpci failed on \(address): \(message.isEmpty ? "unknown error" : message)")
+    }
+}

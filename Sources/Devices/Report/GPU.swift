@@ -1,0 +1,216 @@
+/// A GPU and what it takes to pass it through.
+public struct GPU: Sendable, Codable, Hashable {
+    /// One of the GPU's other functions in the same slot.
+    public struct Companion: Sendable, Codable, Hashable {
+        /// The function's address.
+        public var address: PCIAddress
+        /// `audio`, `usb`, `ucsi`, or the class name.
+        public var role: String
+        /// Its driver, or nil.
+        public var driver: String?
+    }
+
+    /// Passthrough readiness.
+    public enum Status: String, Sendable, Codable {
+        /// Every function is on vfio-pci and the group is viable.
+        case ready
+        /// Binding the listed functions to vfio-pci makes it usable.
+        case needsBinding = "needs binding"
+        /// It cannot be passed through as things are (IOMMU off, group shared with the chipset).
+        case blocked
+        /// The host displays on it: passing it needs the single-GPU steps.
+        case bootGPU = "boot GPU"
+    }
+
+    /// The display function's address.
+    public var address: PCIAddress
+    /// `amd`, `intel`, `nvidia` or `other`.
+    public var vendor: String
+    /// Name from pci.ids.
+    public var name: String?
+    /// Every function of the card, the display function first.
+    public var functions: [PCIAddress]
+    /// The other functions with their roles.
+    public var companions: [Companion]
+    /// The host's boot display.
+    public var isBootVGA: Bool
+    /// Part of the CPU or chipset rather than a card.
+    public var isIntegrated: Bool
+    /// The display function's IOMMU group.
+    public var iommuGroup: Int?
+    /// The display function's driver.
+    public var driver: String?
+    /// Readiness, as a word (`ready`, `needs binding`, `blocked`, `boot GPU`).
+    public var status: String
+    /// Why, one line each.
+    public var reasons: [String]
+    /// Reset behaviour, one line each.
+    public var reset: [String]
+}
+
+/// Finds the GPUs among a host's devices and judges them.
+struct GPUAnalyzer {
+    let devices: [PCIDevice]
+    let groups: [Int: IOMMUGroup]
+    let iommuEnabled: Bool
+
+    func gpus() -> [GPU] {
+        devices.filter { $0.pciClass.isDisplay }.map(analyze)
+    }
+
+    static func vendorName(_ vendor: UInt16) -> String {
+        switch vendor {
+        case 0x1002: "amd"
+        case 0x8086: "intel"
+        case 0x10DE: "nvidia"
+        default: "other"
+        }
+    }
+
+    static func role(of device: PCIDevice) -> String {
+        let pciClass = device.pciClass
+        if pciClass.isHDAudio || pciClass.isMultimedia { return "audio" }
+        if pciClass.isUSBController { return "usb" }
+        if pciClass.isSerialBusOther { return "ucsi" }
+        if pciClass.isDisplay { return "display" }
+        return device.className ?? pciClass.description
+    }
+
+    private func analyze(_ gpu: PCIDevice) -> GPU {
+        let siblings = devices.filter { $0.address.sharesSlot(with: gpu.address) && $0.address != gpu.address }
+        let companions = siblings.map { GPU.Companion(address: $0.address, role: Self.role(of: $0), driver: $0.driver) }
+        let functions = [gpu] + siblings
+        let vendor = Self.vendorName(gpu.vendor)
+        let isIntegrated =
+            gpu.pcieType == "root complex integrated endpoint" || (gpu.address.bus == 0 && vendor == "intel")
+        var reasons: [String] = []
+        var status = GPU.Status.ready
+
+        func worsen(_ next: GPU.Status) {
+            let rank: [GPU.Status: Int] = [.ready: 0, .needsBinding: 1, .blocked: 2, .bootGPU: 3]
+            if (rank[next] ?? 0) > (rank[status] ?? 0) { status = next }
+        }
+
+        if gpu.isBootVGA {
+            worsen(.bootGPU)
+            reasons.append(
+                "the host boots and displays on this GPU (boot_vga=1): passing it through needs the single-GPU steps "
+                    + "(stop the display manager, release the framebuffer), or give the host another GPU")
+        }
+        if !iommuEnabled {
+            worsen(.blocked)
+            reasons.append("the IOMMU is off: see the IOMMU advice")
+        } else if let id = gpu.iommuGroup, let group = groups[id] {
+            let memberAddresses = Set(group.devices.compactMap(PCIAddress.init))
+            let others = devices.filter {
+                memberAddresses.contains($0.address) && !$0.address.sharesSlot(with: gpu.address) && !$0.isBridge
+            }
+            let chipset = others.filter { $0.pciClass.isChipsetFunction }
+            if !chipset.isEmpty {
+                worsen(.blocked)
+                let names = chipset.prefix(3).map { "\($0.address) (\($0.className ?? $0.class))" }
+                    .joined(separator: ", ")
+                reasons.append(
+                    "IOMMU group \(id) also holds chipset devices \(names): this slot shares a group with the chipset; "
+                        + "move the card to another slot")
+            } else if !others.isEmpty {
+                let names = others.map { "\($0.address) (\($0.className ?? $0.class), \($0.driver ?? "no driver"))" }
+                    .joined(separator: ", ")
+                reasons.append(
+                    "IOMMU group \(id) also holds \(names): they go to the guest too (bind with --group), "
+                        + "or move the card to another slot")
+            }
+            for blocker in group.blockers {
+                guard let address = PCIAddress(blocker.address), let device = devices.first(where: {
+                    $0.address == address
+                }), device.isBridge else { continue }
+                worsen(.needsBinding)
+                reasons.append("bridge \(address) is bound to \(device.driver ?? "a driver") and blocks the group")
+            }
+            let pending = (functions + others).filter { !ViabilityRule.isVFIODriver($0.driver) }
+            if !pending.isEmpty {
+                worsen(.needsBinding)
+                let list = pending.map { "\($0.address) (\($0.driver ?? "no driver"))" }.joined(separator: ", ")
+                reasons.append(
+                    "bind \(pending.count) function\(pending.count == 1 ? "" : "s") to vfio-pci: \(list)")
+            }
+        } else {
+            worsen(.blocked)
+            reasons.append("the GPU has no IOMMU group")
+        }
+        return GPU(
+            address: gpu.address, vendor: vendor, name: gpu.deviceName, functions: functions.map(\.address),
+            companions: companions, isBootVGA: gpu.isBootVGA, isIntegrated: isIntegrated,
+            iommuGroup: gpu.iommuGroup, driver: gpu.driver, status: status.rawValue, reasons: reasons,
+            reset: ResetAssessment(device: gpu, functions: functions).lines)
+    }
+}
+
+/// How a device can be reset between guests, in words.
+struct ResetAssessment {
+    let device: PCIDevice
+    let functions: [PCIDevice]
+
+    var lines: [String] {
+        var lines: [String] = []
+        let isAMDDisplay = device.vendor == ResetQuirks.amdGPUVendor && device.pciClass.isDisplay
+        if !device.resetMethods.isEmpty {
+            lines.append("kernel reset methods: " + device.resetMethods.joined(separator: ", "))
+        } else if device.hasResetAttribute {
+            lines.append("the kernel can reset it (no reset_method list: kernel before 5.15)")
+        } else {
+            lines.append("the kernel offers no reset for it: a guest reboot may leave it in a bad state")
+        }
+        if ResetQuirks.hasNoFLRQuirk(vendor: device.vendor, device: device.device) {
+            lines.append("FLR is disabled by a kernel quirk (it hangs this device)")
+        } else if device.supportsFLR {
+            lines.append("supports function-level reset (FLR)")
+        }
+        if isAMDDisplay && device.pmNoSoftReset == false {
+            lines.append("PM reset is not trusted: the kernel marks AMD GPUs NO_PM_RESET (it has no effect on them)")
+        }
+        if let family = ResetQuirks.vendorResetFamilies.first(where: { $0.name == device.vendorResetFamily }) {
+            lines.append(
+                "AMD reset bug (\(family.name): \(family.products)): install vendor-reset, load it before vfio-pci, "
+                    + "and set reset_method to device_specific (udev rule) on kernels 5.15 and later")
+        } else if isAMDDisplay {
+            lines.append("not in the vendor-reset table: no known reset fix applies if it fails to come back")
+        }
+        if functions.count > 1 && !device.supportsFLR {
+            lines.append("a bus reset needs every function of the card (\(functions.count)) given to the guest")
+        }
+        return lines
+    }
+}
+
+// The JSON contract spells absent values as `null` so scripts can rely on every key; synthesized Codable
+// would leave nil keys out.
+
+extension GPU {
+    /// Encodes every field, nil as `null`.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(address, forKey: .address)
+        try c.encode(vendor, forKey: .vendor)
+        try c.encode(name, forKey: .name)
+        try c.encode(functions, forKey: .functions)
+        try c.encode(companions, forKey: .companions)
+        try c.encode(isBootVGA, forKey: .isBootVGA)
+        try c.encode(isIntegrated, forKey: .isIntegrated)
+        try c.encode(iommuGroup, forKey: .iommuGroup)
+        try c.encode(driver, forKey: .driver)
+        try c.encode(status, forKey: .status)
+        try c.encode(reasons, forKey: .reasons)
+        try c.encode(reset, forKey: .reset)
+    }
+}
+
+extension GPU.Companion {
+    /// Encodes every field, nil as `null`.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(address, forKey: .address)
+        try c.encode(role, forKey: .role)
+        try c.encode(driver, forKey: .driver)
+    }
+}

@@ -1,0 +1,130 @@
+import Devices
+
+/// Renders a host report as the text `list` and `show` print.
+struct ReportRenderer {
+    let report: HostReport
+
+    func iommuSection() -> String {
+        let iommu = report.iommu
+        var lines: [String] = []
+        var summary = iommu.enabled ? "IOMMU: on, \(iommu.groupCount) groups" : "IOMMU: off (no IOMMU groups)"
+        if let release = report.kernelRelease {
+            summary += "; kernel \(release)"
+        }
+        lines.append(summary)
+        for advice in iommu.advice {
+            lines.append("  -> \(advice)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    func deviceTable(_ devices: [PCIDevice]) -> String {
+        var table = Table("ADDRESS", "IDS", "CLASS", "DRIVER", "GROUP", "RESET", "DEVICE")
+        for device in devices {
+            table.add([
+                device.address.description,
+                device.ids,
+                device.className ?? device.class,
+                device.driver ?? "-",
+                device.iommuGroup.map(String.init) ?? "-",
+                device.resetMethods.isEmpty ? "-" : device.resetMethods.joined(separator: ","),
+                Self.name(of: device),
+            ])
+        }
+        return table.render()
+    }
+
+    func groupTable(_ groups: [IOMMUGroup]) -> String {
+        var lines: [String] = []
+        var table = Table("GROUP", "VIABLE", "DEVICES")
+        for group in groups {
+            table.add([String(group.id), group.viable ? "yes" : "no", group.devices.joined(separator: " ")])
+        }
+        lines.append(table.render())
+        for group in groups where !group.viable {
+            lines.append("group \(group.id) is not viable:")
+            for blocker in group.blockers {
+                lines.append("  \(blocker.address): \(blocker.reason)")
+            }
+            for advice in group.advice {
+                lines.append("  -> \(advice)")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    func gpuSection(_ gpus: [GPU]) -> String {
+        guard !gpus.isEmpty else { return "no GPU (PCI class 0x03) found" }
+        var lines: [String] = []
+        for gpu in gpus {
+            var title = "\(gpu.address)  \(gpu.vendor)  \(gpu.status)"
+            if let name = gpu.name { title += "  \(name)" }
+            var traits: [String] = []
+            if gpu.isIntegrated { traits.append("integrated") }
+            if gpu.isBootVGA { traits.append("boot VGA") }
+            if !traits.isEmpty { title += " [\(traits.joined(separator: ", "))]" }
+            lines.append(title)
+            let group = gpu.iommuGroup.map { "group \($0)" } ?? "no group"
+            let companions = gpu.companions.map { "\($0.address) (\($0.role))" }
+            lines.append(
+                "  functions: \(gpu.address) (display)"
+                    + (companions.isEmpty ? "" : ", " + companions.joined(separator: ", ")) + "; \(group)")
+            for reason in gpu.reasons { lines.append("  - \(reason)") }
+            for reset in gpu.reset { lines.append("  reset: \(reset)") }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    func deviceDetail(_ device: PCIDevice) -> String {
+        func yes(_ value: Bool) -> String { value ? "yes" : "no" }
+        var rows: [(String, String)] = [
+            ("address", device.address.description),
+            ("vendor", "\(device.vendorID) \(device.vendorName ?? "(unknown)")"),
+            ("device", "\(device.deviceID) \(device.deviceName ?? "(unknown)")"),
+            (
+                "subsystem",
+                device.subsystemVendorID.map { "\($0):\(device.subsystemDeviceID ?? "?") \(device.subsystemName ?? "")" }
+                    ?? "-"
+            ),
+            ("class", "\(device.class) \(device.className ?? "")"),
+            ("revision", device.revision ?? "-"),
+            ("driver", device.driver ?? "none"),
+            ("driver_override", device.driverOverride ?? "none"),
+            ("iommu group", device.iommuGroup.map(String.init) ?? "none"),
+            ("header", device.isBridge ? "bridge (type \(device.headerType))" : "endpoint"),
+            ("pcie type", device.pcieType ?? "conventional PCI"),
+            ("multifunction", yes(device.isMultifunction)),
+            ("boot_vga", yes(device.isBootVGA)),
+            ("numa node", device.numaNode.map(String.init) ?? "-"),
+            ("reset_method", device.resetMethods.isEmpty ? "-" : device.resetMethods.joined(separator: " ")),
+            ("FLR", yes(device.supportsFLR) + (device.supportsAFFLR ? " (AF FLR: yes)" : "")),
+            ("PM NoSoftRst", device.pmNoSoftReset.map { $0 ? "+ (no PM reset)" : "- (PM reset possible)" } ?? "no PM capability"),
+            ("ACS", device.hasACS ? "yes, control \(device.acsControl ?? "?")" : "no"),
+            ("ROM", device.hasROM ? "yes (rom)" : "no"),
+            ("vendor-reset", device.vendorResetFamily ?? "not in the table"),
+        ]
+        if !device.isConfigComplete {
+            rows.append(("config space", "only the first 64 bytes were readable (run as root)"))
+        }
+        let width = rows.map(\.0.count).max() ?? 0
+        var lines = rows.map { $0.0 + String(repeating: " ", count: width - $0.0.count + 2) + $0.1 }
+        if let id = device.iommuGroup, let group = report.group(id) {
+            lines.append("")
+            lines.append(groupTable([group]))
+        }
+        if let gpu = report.gpus.first(where: { $0.functions.contains(device.address) }) {
+            lines.append("")
+            lines.append(gpuSection([gpu]))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func name(of device: PCIDevice) -> String {
+        switch (device.vendorName, device.deviceName) {
+        case let (vendor?, name?): "\(vendor) \(name)"
+        case let (vendor?, nil): "\(vendor) device \(device.deviceID)"
+        case let (nil, name?): name
+        case (nil, nil): "device \(device.ids)"
+        }
+    }
+}

@@ -1,0 +1,26 @@
+import ArgumentParser
+import Devices
+
+@main
+struct VFIOCtl: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "vfioctl",
+        abstract: "Inspect and prepare a Linux host for VFIO passthrough into libvirt/QEMU guests.",
+        discussion: """
+            vfioctl reads the host's IOMMU groups, PCI devices and GPUs and tells which can be passed
+            through to a guest, and why not.
+
+            Every host path (/sys, /dev, /proc, /etc, /run) is read under --sysroot (default /, or the
+            VFIOCTL_SYSROOT environment variable), so a saved or fake host tree can be inspected too.
+
+            Exit status: 0 success; 64 bad usage; 65 malformed data; 66 a file, device or sysroot that
+            does not exist; 69 a facility the host lacks; 74 an I/O error; 75 a timeout; 77 permission
+            denied (run as root); 70 an internal error.
+            """,
+        version: version,
+        subcommands: [List.self, Show.self],
+        defaultSubcommand: List.self
+    )
+}
