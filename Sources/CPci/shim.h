@@ -76,6 +76,16 @@ static inline void cpci_reset_warnings(void) {
 
 #define CPCI_DISARM() cpci_s->armed = 0;
 
+/// Extra lookup flags for this thread's handle: `set` non-zero stores `flags`; returns the stored flags.
+static inline int cpci_lookup_flags(int set, int flags) {
+    static _Thread_local int stored;
+    if (set) stored = flags;
+    return stored;
+}
+
+/// Makes name lookups use only the ID file (not udev's hwdb) when `only` is non-zero.
+static inline void cpci_use_id_file_only(int only) { cpci_lookup_flags(1, only ? PCI_LOOKUP_NO_HWDB : 0); }
+
 /// Opens libpci on the sysfs tree at `sysfs_path` with the ID list at `ids_path` (NULL: default).
 static inline struct pci_access *cpci_open(const char *sysfs_path, const char *ids_path) {
     struct pci_access *a = pci_alloc();
@@ -139,7 +149,7 @@ static inline int cpci_read_block(struct pci_dev *d, int pos, unsigned char *buf
 
 static inline const char *cpci_lookup_vendor(struct pci_access *a, char *buf, int size, unsigned vendor) {
     CPCI_GUARD(NULL)
-    const char *r = pci_lookup_name(a, buf, size, PCI_LOOKUP_VENDOR | PCI_LOOKUP_NO_NUMBERS, vendor);
+    const char *r = pci_lookup_name(a, buf, size, PCI_LOOKUP_VENDOR | PCI_LOOKUP_NO_NUMBERS | cpci_lookup_flags(0, 0), vendor);
     CPCI_DISARM()
     return r;
 }
@@ -147,7 +157,7 @@ static inline const char *cpci_lookup_vendor(struct pci_access *a, char *buf, in
 static inline const char *cpci_lookup_device(struct pci_access *a, char *buf, int size, unsigned vendor,
                                              unsigned device) {
     CPCI_GUARD(NULL)
-    const char *r = pci_lookup_name(a, buf, size, PCI_LOOKUP_DEVICE | PCI_LOOKUP_NO_NUMBERS, vendor, device);
+    const char *r = pci_lookup_name(a, buf, size, PCI_LOOKUP_DEVICE | PCI_LOOKUP_NO_NUMBERS | cpci_lookup_flags(0, 0), vendor, device);
     CPCI_DISARM()
     return r;
 }
@@ -155,7 +165,7 @@ static inline const char *cpci_lookup_device(struct pci_access *a, char *buf, in
 static inline const char *cpci_lookup_subsystem(struct pci_access *a, char *buf, int size, unsigned vendor,
                                                 unsigned device, unsigned subvendor, unsigned subdevice) {
     CPCI_GUARD(NULL)
-    const char *r = pci_lookup_name(a, buf, size, PCI_LOOKUP_SUBSYSTEM | PCI_LOOKUP_DEVICE | PCI_LOOKUP_NO_NUMBERS,
+    const char *r = pci_lookup_name(a, buf, size, PCI_LOOKUP_SUBSYSTEM | PCI_LOOKUP_DEVICE | PCI_LOOKUP_NO_NUMBERS | cpci_lookup_flags(0, 0),
                                     vendor, device, subvendor, subdevice);
     CPCI_DISARM()
     return r;
@@ -163,7 +173,7 @@ static inline const char *cpci_lookup_subsystem(struct pci_access *a, char *buf,
 
 static inline const char *cpci_lookup_class(struct pci_access *a, char *buf, int size, unsigned klass) {
     CPCI_GUARD(NULL)
-    const char *r = pci_lookup_name(a, buf, size, PCI_LOOKUP_CLASS | PCI_LOOKUP_NO_NUMBERS, klass);
+    const char *r = pci_lookup_name(a, buf, size, PCI_LOOKUP_CLASS | PCI_LOOKUP_NO_NUMBERS | cpci_lookup_flags(0, 0), klass);
     CPCI_DISARM()
     return r;
 }
@@ -171,7 +181,7 @@ static inline const char *cpci_lookup_class(struct pci_access *a, char *buf, int
 static inline const char *cpci_lookup_progif(struct pci_access *a, char *buf, int size, unsigned klass,
                                              unsigned progif) {
     CPCI_GUARD(NULL)
-    const char *r = pci_lookup_name(a, buf, size, PCI_LOOKUP_PROGIF | PCI_LOOKUP_NO_NUMBERS, klass, progif);
+    const char *r = pci_lookup_name(a, buf, size, PCI_LOOKUP_PROGIF | PCI_LOOKUP_NO_NUMBERS | cpci_lookup_flags(0, 0), klass, progif);
     CPCI_DISARM()
     return r;
 }

@@ -51,6 +51,8 @@ final class PCILibrary {
                 message: "cannot initialise libpci on \(sysfsRoot): \(String(cString: cpci_last_error()))")
         }
         access = handle
+        // An explicit ID file is the only source of names (deterministic for tests and saved trees).
+        cpci_use_id_file_only(idsPath == nil ? 0 : 1)
     }
 
     deinit {
