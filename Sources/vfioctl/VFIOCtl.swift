@@ -9,15 +9,15 @@ struct VFIOCtl: ParsableCommand {
         commandName: "vfioctl",
         abstract: "Inspect and prepare a Linux host for VFIO passthrough into libvirt/QEMU guests.",
         discussion: """
-            vfioctl reads the host's IOMMU groups, PCI devices and GPUs and tells which can be passed
-            through to a guest, and why not.
+            vfioctl reads the host's IOMMU groups, PCI devices and GPUs and tells which can be passed through to a \
+            guest, and why not.
 
-            Every host path (/sys, /dev, /proc, /etc, /run) is read under --sysroot (default /, or the
+            Every host path (/sys, /dev, /proc, /etc, /run) is read under --sysroot (default /, or the \
             VFIOCTL_SYSROOT environment variable), so a saved or fake host tree can be inspected too.
 
-            Exit status: 0 success; 64 bad usage; 65 malformed data; 66 a file, device or sysroot that
-            does not exist; 69 a facility the host lacks; 74 an I/O error; 75 a timeout; 77 permission
-            denied (run as root); 70 an internal error.
+            Exit status: 0 success; 64 bad usage; 65 malformed data; 66 a file, device or sysroot that does not \
+            exist; 69 a facility the host lacks; 70 an internal error; 74 an I/O error; 75 a timeout or a \
+            conflict with the host's state; 77 permission denied (run as root).
             """,
         version: version,
         subcommands: [List.self, Show.self],

@@ -6,7 +6,7 @@ extension VFIOCtl {
         static let configuration = CommandConfiguration(
             abstract: "List IOMMU groups, PCI devices and GPUs, with a passthrough verdict.",
             discussion: """
-                The default command. With --gpus only GPUs (PCI class 0x03) and their functions are shown;
+                The default command. With --gpus only GPUs (PCI class 0x03) and their functions are shown; \
                 with --group N only one IOMMU group. --json prints the same report for scripts.
                 """)
 
