@@ -123,6 +123,9 @@ static inline struct pci_dev *cpci_get_dev(struct pci_access *a, int domain, int
 
 static inline void cpci_free_dev(struct pci_dev *d) { pci_free_dev(d); }
 
+/// Makes libpci read configuration space from `cache` (owned by the caller) for the first `len` bytes.
+static inline void cpci_setup_cache(struct pci_dev *d, unsigned char *cache, int len) { pci_setup_cache(d, cache, len); }
+
 /// Fills the requested fields; returns -1 when libpci reported an error.
 static inline int cpci_fill(struct pci_dev *d, int flags) {
     CPCI_GUARD(-1)
@@ -145,6 +148,28 @@ static inline int cpci_read_block(struct pci_dev *d, int pos, unsigned char *buf
     int ok = pci_read_block(d, pos, buf, len);
     CPCI_DISARM()
     return ok;
+}
+
+/// Reads a config-space register through libpci's cache (see `cpci_setup_cache`); 0xff.. when unreadable.
+static inline unsigned cpci_read_byte(struct pci_dev *d, int pos) {
+    CPCI_GUARD(0xFF)
+    unsigned v = pci_read_byte(d, pos);
+    CPCI_DISARM()
+    return v;
+}
+
+static inline unsigned cpci_read_word(struct pci_dev *d, int pos) {
+    CPCI_GUARD(0xFFFF)
+    unsigned v = pci_read_word(d, pos);
+    CPCI_DISARM()
+    return v;
+}
+
+static inline unsigned cpci_read_long(struct pci_dev *d, int pos) {
+    CPCI_GUARD(0xFFFFFFFFu)
+    unsigned v = pci_read_long(d, pos);
+    CPCI_DISARM()
+    return v;
 }
 
 static inline const char *cpci_lookup_vendor(struct pci_access *a, char *buf, int size, unsigned vendor) {

@@ -42,8 +42,7 @@ public struct Host: Sendable {
     public func report() throws -> HostReport {
         try validate()
         let files = self.files
-        let library = try PCILibrary(sysfsRoot: files.path(HostPaths.pciBus), idsPath: pciIDsPath)
-        let scan = try PCIScanner(files: files, library: library).scan()
+        let scan = try PCIScanner(files: files, idsPath: pciIDsPath).scan()
         let release = try kernelRelease()
         let rule = ViabilityRule(kernel: release.flatMap(KernelVersion.init(release:)))
         let builder = GroupBuilder(files: files, rule: rule)

@@ -19,19 +19,26 @@ struct HostFiles: Sendable {
             throw DevicesError.read(path, errno)
         }
         defer { close(fd) }
+        // sysfs attributes and config space fit in one read; a short read of a regular or sysfs file is the end.
+        let capacity = 8192
         var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                let errno = Errno(rawValue: Glibc.errno)
-                if errno == .interrupted { continue }
-                throw DevicesError.read(path, errno)
+            var failure: Errno?
+            let count = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer -> Int in
+                let n = Glibc.read(fd, buffer.baseAddress, capacity)
+                if n < 0 {
+                    failure = Errno(rawValue: Glibc.errno)
+                    return 0
+                }
+                result.append(contentsOf: buffer.prefix(n))
+                return n
             }
-            if n == 0 { break }
-            result.append(contentsOf: chunk[0..<n])
+            if let failure {
+                if failure == .interrupted { continue }
+                throw DevicesError.read(path, failure)
+            }
+            if count < capacity { return result }
         }
-        return result
     }
 
     /// Reads a small text file, trimming the trailing newline and spaces. Nil when it does not exist.

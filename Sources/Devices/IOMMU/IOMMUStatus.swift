@@ -143,13 +143,13 @@ extension IOMMUStatus {
     /// Encodes every field, nil as `null`.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(enabled, forKey: .enabled)
-        try c.encode(groupCount, forKey: .groupCount)
         try c.encode(advice, forKey: .advice)
-        try c.encode(cpuVendor, forKey: .cpuVendor)
-        try c.encode(isVirtualMachine, forKey: .isVirtualMachine)
         try c.encode(commandLineArguments, forKey: .commandLineArguments)
+        try c.encode(cpuVendor, forKey: .cpuVendor)
+        try c.encode(enabled, forKey: .enabled)
         try c.encode(firmwareTable, forKey: .firmwareTable)
+        try c.encode(groupCount, forKey: .groupCount)
+        try c.encode(isVirtualMachine, forKey: .isVirtualMachine)
         try c.encode(units, forKey: .units)
     }
 }

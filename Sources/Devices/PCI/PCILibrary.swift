@@ -25,6 +25,10 @@ struct ConfigSpace: Sendable {
     var acsControl: UInt16?
     /// Whether configuration space past the 64-byte header could be read (it needs root on a real host).
     var isExtendedReadable = true
+    /// Revision (byte 0x08).
+    var revision: UInt8 = 0
+    /// Subsystem vendor and device (bytes 0x2C–0x2F of an endpoint header).
+    var subsystem: (vendor: UInt16, device: UInt16)?
 }
 
 /// The one owner of a libpci handle: configuration-space capabilities and names from pci.ids.
@@ -59,9 +63,16 @@ final class PCILibrary {
         cpci_close(access)
     }
 
-    /// Reads the header and the capabilities of the function at `address`.
-    /// - Throws: `DevicesError` naming the device when libpci fails on it.
-    func configSpace(of address: PCIAddress) throws -> ConfigSpace {
+    /// Parses the header and the capabilities of the function at `address` from its configuration space
+    /// `bytes` (the content of its sysfs `config` file: 64 bytes unprivileged, 256 or 4096 as root).
+    /// - Throws: `DevicesError` naming the device when the bytes are too short or libpci fails on them.
+    func configSpace(of address: PCIAddress, bytes: [UInt8]) throws -> ConfigSpace {
+        guard bytes.count >= 64 else {
+            throw DevicesError(
+                code: .invalidData,
+                message: "the configuration space of \(address) (\(configPath(address))) is \(bytes.count) bytes, "
+                    + "not a PCI header (64 bytes or more)")
+        }
         guard
             let dev = cpci_get_dev(
                 access, Int32(bitPattern: address.domain), Int32(address.bus), Int32(address.device),
@@ -71,18 +82,28 @@ final class PCILibrary {
         }
         defer { cpci_free_dev(dev) }
         var info = ConfigSpace()
-        var header: UInt8 = 0
-        guard cpci_read_block(dev, 0x0E, &header, 1) == 1 else {
-            throw DevicesError(
-                code: .io,
-                message: "cannot read the configuration space of \(address) (\(configPath(address))): "
-                    + lastWarning(or: "no data"))
+        info.headerType = bytes[0x0E] & 0x7F
+        info.isMultifunction = bytes[0x0E] & 0x80 != 0
+        info.revision = bytes[0x08]
+        if info.headerType == 0 {
+            info.subsystem = (UInt16(bytes[0x2C]) | UInt16(bytes[0x2D]) << 8, UInt16(bytes[0x2E]) | UInt16(bytes[0x2F]) << 8)
         }
-        info.headerType = header & 0x7F
-        info.isMultifunction = header & 0x80 != 0
-        var probe: UInt8 = 0
-        info.isExtendedReadable = cpci_read_block(dev, 0x40, &probe, 1) == 1
+        // The kernel shows unprivileged readers only the 64-byte header.
+        info.isExtendedReadable = bytes.count > 64
         guard info.isExtendedReadable else { return info }
+        var cache = bytes
+        return try cache.withUnsafeMutableBufferPointer { buffer in
+            // libpci reads from this buffer instead of reopening the config file for every register.
+            cpci_setup_cache(dev, buffer.baseAddress, Int32(buffer.count))
+            defer { cpci_setup_cache(dev, nil, 0) }
+            return try capabilities(dev, address, into: info)
+        }
+    }
+
+    private func capabilities(_ dev: UnsafeMutablePointer<pci_dev>, _ address: PCIAddress, into info: ConfigSpace)
+        throws -> ConfigSpace
+    {
+        var info = info
         guard cpci_fill(dev, Int32(PCI_FILL_CAPS | PCI_FILL_EXT_CAPS)) >= 0 else {
             throw libraryError(address)
         }
@@ -112,6 +133,20 @@ final class PCILibrary {
             info.acsControl = readWord(dev, acs + 6)
         }
         return info
+    }
+
+    /// Fills a device's vendor, device, subsystem and class names from pci.ids.
+    func name(_ device: inout PCIDevice) {
+        let vendor = device.vendor
+        let id = device.device
+        device.vendorName = vendorName(vendor)
+        device.deviceName = deviceName(vendor: vendor, device: id)
+        device.className = className(device.pciClass.classAndSubclass)
+        if let subvendor = device.subsystemVendorID.flatMap({ UInt16($0, radix: 16) }),
+            let subdevice = device.subsystemDeviceID.flatMap({ UInt16($0, radix: 16) }), subvendor != 0 || subdevice != 0
+        {
+            device.subsystemName = subsystemName(vendor: vendor, device: id, subvendor: subvendor, subdevice: subdevice)
+        }
     }
 
     /// The vendor's name from pci.ids, or nil when unknown.
@@ -152,29 +187,19 @@ final class PCILibrary {
     }
 
     private func readByte(_ dev: UnsafeMutablePointer<pci_dev>, _ pos: Int32) -> UInt8 {
-        var value: UInt8 = 0
-        return cpci_read_block(dev, pos, &value, 1) == 1 ? value : 0
+        UInt8(truncatingIfNeeded: cpci_read_byte(dev, pos))
     }
 
     private func readWord(_ dev: UnsafeMutablePointer<pci_dev>, _ pos: Int32) -> UInt16 {
-        var bytes: [UInt8] = [0, 0]
-        guard cpci_read_block(dev, pos, &bytes, 2) == 1 else { return 0 }
-        return UInt16(bytes[0]) | UInt16(bytes[1]) << 8
+        UInt16(truncatingIfNeeded: cpci_read_word(dev, pos))
     }
 
     private func readLong(_ dev: UnsafeMutablePointer<pci_dev>, _ pos: Int32) -> UInt32 {
-        var bytes: [UInt8] = [0, 0, 0, 0]
-        guard cpci_read_block(dev, pos, &bytes, 4) == 1 else { return 0 }
-        return UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24
+        UInt32(truncatingIfNeeded: cpci_read_long(dev, pos))
     }
 
     private func configPath(_ address: PCIAddress) -> FilePath {
         sysfsRoot.pushing(FilePath("devices/\(address)/config"))
-    }
-
-    private func lastWarning(or fallback: String) -> String {
-        let warning = String(cString: cpci_last_warning())
-        return warning.isEmpty ? fallback : warning
     }
 
     private func libraryError(_ address: PCIAddress) -> DevicesError {

@@ -1,3 +1,5 @@
+import Dispatch
+import Glibc
 import SystemPackage
 
 /// The PCI functions of a host and what went wrong while reading them.
@@ -8,12 +10,19 @@ struct PCIScan: Sendable {
 
 /// Reads every PCI function under `/sys/bus/pci/devices`: sysfs attributes directly, configuration space and
 /// names through libpci.
-struct PCIScanner {
+///
+/// Reading is bound by system calls, one small file at a time, so large hosts are read by a few threads in
+/// parallel, each with its own libpci handle; names are filled in afterwards from one handle, so pci.ids is
+/// loaded once.
+struct PCIScanner: Sendable {
     let files: HostFiles
-    let library: PCILibrary
+    let idsPath: String?
+
+    /// Below this many functions one thread is faster than starting more.
+    static let parallelThreshold = 256
 
     /// Scans all functions. Devices that vanish or hold garbage are skipped with a warning naming the path.
-    /// - Throws: `DevicesError` when the PCI device directory itself is missing or unreadable.
+    /// - Throws: `DevicesError` when the PCI device directory itself is missing or unreadable, or libpci fails.
     func scan() throws -> PCIScan {
         let directory = files.path(HostPaths.pciDevices)
         guard let entries = try files.list(directory) else {
@@ -23,36 +32,83 @@ struct PCIScanner {
                     + (files.sysroot.isHostRoot ? "?" : ", and is --sysroot \(files.sysroot) a host tree?"))
         }
         var warnings: [String] = []
-        var devices: [PCIDevice] = []
-        devices.reserveCapacity(entries.count)
+        var addresses: [PCIAddress] = []
+        addresses.reserveCapacity(entries.count)
         for entry in entries {
             guard let address = PCIAddress(entry), address.description == entry else {
                 warnings.append("ignoring \(directory.appending(entry)): not a PCI address")
                 continue
             }
-            do {
-                if let device = try read(address, warnings: &warnings) {
-                    devices.append(device)
+            addresses.append(address)
+        }
+        let busRoot = files.path(HostPaths.pciBus)
+        let workers = addresses.count < Self.parallelThreshold ? 1 : min(4, max(1, activeProcessorCount()))
+        let chunkSize = (addresses.count + workers - 1) / max(workers, 1)
+        var chunks = [Result<PCIScan, any Error>](repeating: .success(PCIScan(devices: [], warnings: [])), count: workers)
+        let all = addresses
+        chunks.withUnsafeMutableBufferPointer { buffer in
+            let results = DisjointSlots(buffer: buffer)
+            let run: @Sendable (Int) -> Void = { index in
+                let start = index * chunkSize
+                let end = min(all.count, start + chunkSize)
+                guard start < end else { return }
+                results.buffer[index] = Result {
+                    let library = try PCILibrary(sysfsRoot: busRoot)
+                    return self.read(all[start..<end], library: library)
                 }
-            } catch let error as DevicesError {
-                warnings.append("skipping \(address): \(error.message)")
             }
+            if workers == 1 {
+                run(0)
+            } else {
+                DispatchQueue.concurrentPerform(iterations: workers, execute: run)
+            }
+        }
+        var devices: [PCIDevice] = []
+        devices.reserveCapacity(addresses.count)
+        for chunk in chunks {
+            let scan = try chunk.get()
+            devices.append(contentsOf: scan.devices)
+            warnings.append(contentsOf: scan.warnings)
+        }
+        let names = try PCILibrary(sysfsRoot: busRoot, idsPath: idsPath)
+        for index in devices.indices {
+            names.name(&devices[index])
         }
         return PCIScan(devices: devices.sorted { $0.address < $1.address }, warnings: warnings)
     }
 
-    /// Reads one function; nil (with a warning) when it disappeared or its identity is unreadable.
-    func read(_ address: PCIAddress, warnings: inout [String]) throws -> PCIDevice? {
-        let dir = files.path(HostPaths.pciDevices.appending(address.description))
-        guard files.exists(dir) else {
-            warnings.append(
-                "skipping \(address): \(dir) is a dangling link (the device disappeared during the scan)")
-            return nil
+    /// Reads a run of functions with one libpci handle.
+    private func read(_ addresses: ArraySlice<PCIAddress>, library: PCILibrary) -> PCIScan {
+        var warnings: [String] = []
+        var devices: [PCIDevice] = []
+        devices.reserveCapacity(addresses.count)
+        for address in addresses {
+            do {
+                if let device = try read(address, library: library, warnings: &warnings) {
+                    devices.append(device)
+                }
+            } catch let error as DevicesError {
+                warnings.append("skipping \(address): \(error.message)")
+            } catch {
+                warnings.append("skipping \(address): \(error)")
+            }
         }
+        return PCIScan(devices: devices, warnings: warnings)
+    }
+
+    /// Reads one function; nil (with a warning) when it disappeared or its identity is unreadable.
+    func read(_ address: PCIAddress, library: PCILibrary, warnings: inout [String]) throws -> PCIDevice? {
+        let dir = files.path(HostPaths.pciDevices.appending(address.description))
         func required(_ name: String, bits: Int) throws -> UInt32? {
             let path = dir.appending(name)
             guard let text = try files.readText(path) else {
-                warnings.append("skipping \(address): \(path) is missing (the device disappeared during the scan?)")
+                if !files.exists(dir) {
+                    warnings.append(
+                        "skipping \(address): \(dir) is a dangling link (the device disappeared during the scan)")
+                } else {
+                    warnings.append(
+                        "skipping \(address): \(path) is missing (the device disappeared during the scan?)")
+                }
                 return nil
             }
             guard let value = parseHex(text, bits: bits) else {
@@ -74,10 +130,30 @@ struct PCIScanner {
             let device = try required("device", bits: 16),
             let classCode = try required("class", bits: 24)
         else { return nil }
-        let subsystemVendor = try optionalHex("subsystem_vendor", bits: 16)
-        let subsystemDevice = try optionalHex("subsystem_device", bits: 16)
-        let revision = try optionalHex("revision", bits: 8)
         let pciClass = PCIClass(rawValue: classCode)
+
+        var config: ConfigSpace?
+        let configPath = dir.appending("config")
+        do {
+            guard let bytes = try files.read(configPath) else {
+                throw DevicesError(
+                    code: .notFound, message: "cannot read the configuration space of \(address): \(configPath) is missing")
+            }
+            config = try library.configSpace(of: address, bytes: bytes)
+        } catch let error as DevicesError {
+            warnings.append(error.message)
+        }
+
+        // Revision and an endpoint's subsystem come with the header; bridges keep theirs in a capability, which
+        // the kernel's own attribute files already decode.
+        var revision = config.map { UInt32($0.revision) }
+        var subsystemVendor = config?.subsystem.map { UInt32($0.vendor) }
+        var subsystemDevice = config?.subsystem.map { UInt32($0.device) }
+        if config == nil { revision = try optionalHex("revision", bits: 8) }
+        if config?.subsystem == nil {
+            subsystemVendor = try optionalHex("subsystem_vendor", bits: 16)
+            subsystemDevice = try optionalHex("subsystem_device", bits: 16)
+        }
 
         var iommuGroup: Int?
         if let group = files.linkName(dir.appending("iommu_group")) {
@@ -93,24 +169,14 @@ struct PCIScanner {
         }
         let override = try files.readText(dir.appending("driver_override"))
         let resetMethods = try files.readText(dir.appending("reset_method"))?.split(separator: " ").map(String.init)
-
-        var config = ConfigSpace()
-        var isConfigComplete = true
-        do {
-            config = try library.configSpace(of: address)
-            isConfigComplete = config.isExtendedReadable
-        } catch let error as DevicesError {
-            warnings.append(error.message)
-            isConfigComplete = false
-        }
+        // `reset_method` (5.15+) is visible exactly when `reset` is; older kernels have only `reset`.
+        let hasReset = resetMethods.map { !$0.isEmpty } ?? files.entryExists(dir.appending("reset"))
+        // The kernel creates `boot_vga` only for VGA-class devices.
+        let isBootVGA = pciClass.isDisplay ? try files.readText(dir.appending("boot_vga")) == "1" : false
 
         let v = UInt16(vendor)
         let d = UInt16(device)
-        var subsystemName: String?
-        if let subsystemVendor, let subsystemDevice, subsystemVendor != 0 || subsystemDevice != 0 {
-            subsystemName = library.subsystemName(
-                vendor: v, device: d, subvendor: UInt16(subsystemVendor), subdevice: UInt16(subsystemDevice))
-        }
+        let space = config ?? ConfigSpace()
         return PCIDevice(
             address: address,
             vendorID: hex(vendor, width: 4),
@@ -118,30 +184,30 @@ struct PCIScanner {
             subsystemVendorID: subsystemVendor.map { hex($0, width: 4) },
             subsystemDeviceID: subsystemDevice.map { hex($0, width: 4) },
             class: pciClass.description,
-            className: library.className(pciClass.classAndSubclass),
+            className: nil,
             revision: revision.map { hex($0, width: 2) },
-            vendorName: library.vendorName(v),
-            deviceName: library.deviceName(vendor: v, device: d),
-            subsystemName: subsystemName,
+            vendorName: nil,
+            deviceName: nil,
+            subsystemName: nil,
             driver: files.linkName(dir.appending("driver")),
             driverOverride: override == "(null)" || override?.isEmpty == true ? nil : override,
             iommuGroup: iommuGroup,
-            isBridge: config.headerType == 1 || config.headerType == 2,
-            headerType: Int(config.headerType),
-            isMultifunction: config.isMultifunction,
-            isBootVGA: try files.readText(dir.appending("boot_vga")) == "1",
+            isBridge: space.headerType == 1 || space.headerType == 2,
+            headerType: Int(space.headerType),
+            isMultifunction: space.isMultifunction,
+            isBootVGA: isBootVGA,
             numaNode: numaNode,
             resetMethods: resetMethods ?? [],
-            hasResetAttribute: files.entryExists(dir.appending("reset")),
-            supportsFLR: config.supportsFLR,
-            supportsAFFLR: config.supportsAFFLR,
-            pmNoSoftReset: config.pmNoSoftReset,
-            hasACS: config.hasACS,
-            acsControl: config.acsControl.map { "0x" + hex($0, width: 4) },
-            pcieType: config.pcieType.map(PCIScanner.pcieTypeName),
+            hasResetAttribute: hasReset,
+            supportsFLR: space.supportsFLR,
+            supportsAFFLR: space.supportsAFFLR,
+            pmNoSoftReset: space.pmNoSoftReset,
+            hasACS: space.hasACS,
+            acsControl: space.acsControl.map { "0x" + hex($0, width: 4) },
+            pcieType: space.pcieType.map(PCIScanner.pcieTypeName),
             hasROM: files.entryExists(dir.appending("rom")),
             vendorResetFamily: ResetQuirks.vendorResetFamily(vendor: v, device: d)?.name,
-            isConfigComplete: isConfigComplete
+            isConfigComplete: config?.isExtendedReadable ?? false
         )
     }
 
@@ -169,4 +235,14 @@ func parseHex(_ text: String, bits: Int) -> UInt32? {
     guard !digits.isEmpty, digits.count <= 8, let value = UInt32(digits, radix: 16) else { return nil }
     guard bits >= 32 || value < (1 << UInt32(bits)) else { return nil }
     return value
+}
+
+/// The number of online CPUs.
+func activeProcessorCount() -> Int {
+    max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+}
+
+/// Result slots that concurrent workers fill, each worker writing only its own index.
+private struct DisjointSlots<Element>: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<Element>
 }

@@ -53,6 +53,22 @@ struct GPUAnalyzer {
     let devices: [PCIDevice]
     let groups: [Int: IOMMUGroup]
     let iommuEnabled: Bool
+    private let bySlot: [PCIAddress: [PCIDevice]]
+    private let byAddress: [PCIAddress: PCIDevice]
+
+    init(devices: [PCIDevice], groups: [Int: IOMMUGroup], iommuEnabled: Bool) {
+        self.devices = devices
+        self.groups = groups
+        self.iommuEnabled = iommuEnabled
+        var bySlot: [PCIAddress: [PCIDevice]] = [:]
+        var byAddress: [PCIAddress: PCIDevice] = [:]
+        for device in devices {
+            bySlot[device.address.slot, default: []].append(device)
+            byAddress[device.address] = device
+        }
+        self.bySlot = bySlot
+        self.byAddress = byAddress
+    }
 
     func gpus() -> [GPU] {
         devices.filter { $0.pciClass.isDisplay }.map(analyze)
@@ -77,7 +93,7 @@ struct GPUAnalyzer {
     }
 
     private func analyze(_ gpu: PCIDevice) -> GPU {
-        let siblings = devices.filter { $0.address.sharesSlot(with: gpu.address) && $0.address != gpu.address }
+        let siblings = (bySlot[gpu.address.slot] ?? []).filter { $0.address != gpu.address }
         let companions = siblings.map { GPU.Companion(address: $0.address, role: Self.role(of: $0), driver: $0.driver) }
         let functions = [gpu] + siblings
         let vendor = Self.vendorName(gpu.vendor)
@@ -101,9 +117,8 @@ struct GPUAnalyzer {
             worsen(.blocked)
             reasons.append("the IOMMU is off: see the IOMMU advice")
         } else if let id = gpu.iommuGroup, let group = groups[id] {
-            let memberAddresses = Set(group.devices.compactMap(PCIAddress.init))
-            let others = devices.filter {
-                memberAddresses.contains($0.address) && !$0.address.sharesSlot(with: gpu.address) && !$0.isBridge
+            let others = group.devices.compactMap { PCIAddress($0).flatMap { byAddress[$0] } }.filter {
+                !$0.address.sharesSlot(with: gpu.address) && !$0.isBridge
             }
             let chipset = others.filter { $0.pciClass.isChipsetFunction }
             if !chipset.isEmpty {
@@ -121,9 +136,8 @@ struct GPUAnalyzer {
                         + "or move the card to another slot")
             }
             for blocker in group.blockers {
-                guard let address = PCIAddress(blocker.address), let device = devices.first(where: {
-                    $0.address == address
-                }), device.isBridge else { continue }
+                guard let address = PCIAddress(blocker.address), let device = byAddress[address], device.isBridge
+                else { continue }
                 worsen(.needsBinding)
                 reasons.append("bridge \(address) is bound to \(device.driver ?? "a driver") and blocks the group")
             }
@@ -191,17 +205,17 @@ extension GPU {
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(address, forKey: .address)
-        try c.encode(vendor, forKey: .vendor)
-        try c.encode(name, forKey: .name)
-        try c.encode(functions, forKey: .functions)
         try c.encode(companions, forKey: .companions)
+        try c.encode(driver, forKey: .driver)
+        try c.encode(functions, forKey: .functions)
+        try c.encode(iommuGroup, forKey: .iommuGroup)
         try c.encode(isBootVGA, forKey: .isBootVGA)
         try c.encode(isIntegrated, forKey: .isIntegrated)
-        try c.encode(iommuGroup, forKey: .iommuGroup)
-        try c.encode(driver, forKey: .driver)
-        try c.encode(status, forKey: .status)
+        try c.encode(name, forKey: .name)
         try c.encode(reasons, forKey: .reasons)
         try c.encode(reset, forKey: .reset)
+        try c.encode(status, forKey: .status)
+        try c.encode(vendor, forKey: .vendor)
     }
 }
 
@@ -210,7 +224,7 @@ extension GPU.Companion {
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(address, forKey: .address)
-        try c.encode(role, forKey: .role)
         try c.encode(driver, forKey: .driver)
+        try c.encode(role, forKey: .role)
     }
 }
