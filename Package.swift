@@ -53,7 +53,7 @@ let package = Package(
         ),
         .testTarget(
             name: "vfioctlTests",
-            dependencies: ["Devices", "TestSupport"]
+            dependencies: ["vfioctl", "Devices", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -7,12 +7,45 @@ import Glibc
 /// 64 KiB buffer, so a report of thousands of devices needs a fraction of the memory a general-purpose
 /// encoder's intermediate tree and output copy would.
 func printJSON<T: Encodable>(_ value: T) throws {
+    try writeJSON(value, to: writeToStandardOutput)
+}
+
+/// Encodes a value as pretty JSON with sorted keys, handing the text to `sink` in chunks.
+func writeJSON<T: Encodable>(_ value: T, to sink: @escaping (UnsafeRawBufferPointer) -> Void) throws {
     let root = JSONNode(codingPath: [])
-    // A top-level object whose members arrive in key order (our report types emit them so) is written member by
-    // member, so only one member's tree is held at a time.
-    root.stream = OutputBuffer()
+    // A top-level object whose members are known to arrive in key order is written member by member, so only
+    // one member's tree is held at a time; anything else is collected and sorted first.
+    root.stream = OutputBuffer(sink: sink)
+    root.streamsMembers = value is any EncodesKeysInOrder
     try value.encode(to: root)
     root.finishStream()
+}
+
+/// A type whose `encode(to:)` emits its keyed members in ascending key order, so they can be streamed.
+protocol EncodesKeysInOrder {}
+
+extension HostReport: EncodesKeysInOrder {}
+
+/// Encodes a value as pretty JSON with sorted keys, as bytes.
+func encodeJSON<T: Encodable>(_ value: T) throws -> [UInt8] {
+    var bytes: [UInt8] = []
+    try writeJSON(value) { bytes.append(contentsOf: $0) }
+    return bytes
+}
+
+/// Writes all of `raw` to stdout, retrying short writes.
+private func writeToStandardOutput(_ raw: UnsafeRawBufferPointer) {
+    guard var base = raw.baseAddress else { return }
+    var remaining = raw.count
+    while remaining > 0 {
+        let written = write(STDOUT_FILENO, base, remaining)
+        if written < 0 {
+            if errno == EINTR { continue }
+            return
+        }
+        base += written
+        remaining -= written
+    }
 }
 
 /// One encoded value: a scalar, an object or an array.
@@ -39,6 +72,8 @@ private final class JSONNode: Encoder {
     var content = Content.empty
     /// Where a streaming root writes its members as they arrive.
     var stream: OutputBuffer?
+    /// Whether members may be written as they arrive (see `EncodesKeysInOrder`).
+    var streamsMembers = false
     private var streamedKey: String?
 
     init(codingPath: [any CodingKey]) {
@@ -60,7 +95,7 @@ private final class JSONNode: Encoder {
     }
 
     func add(_ item: Item, key: String) {
-        if var out = stream, streamedKey.map({ $0 < key }) ?? true, JSONNode.isComplete(item) {
+        if streamsMembers, var out = stream, streamedKey.map({ $0 < key }) ?? true, JSONNode.isComplete(item) {
             stream = nil
             out.append(streamedKey == nil ? "{\n  " : ",\n  ")
             out.appendQuoted(key)
@@ -303,12 +338,14 @@ private struct SingleContainer: SingleValueEncodingContainer {
     }
 }
 
-/// A 64 KiB buffer in front of stdout.
+/// A 64 KiB buffer in front of a sink (stdout).
 struct OutputBuffer {
     private var bytes: [UInt8] = []
     private let limit = 1 << 16
+    private let sink: (UnsafeRawBufferPointer) -> Void
 
-    init() {
+    init(sink: @escaping (UnsafeRawBufferPointer) -> Void) {
+        self.sink = sink
         bytes.reserveCapacity(limit + 4096)
     }
 
@@ -348,19 +385,7 @@ struct OutputBuffer {
     }
 
     mutating func flush() {
-        bytes.withUnsafeBytes { raw in
-            guard var base = raw.baseAddress else { return }
-            var remaining = raw.count
-            while remaining > 0 {
-                let written = write(STDOUT_FILENO, base, remaining)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return
-                }
-                base += written
-                remaining -= written
-            }
-        }
+        bytes.withUnsafeBytes(sink)
         bytes.removeAll(keepingCapacity: true)
     }
 }
