@@ -49,11 +49,13 @@ struct HostFiles: Sendable {
 
     /// The target of a symbolic link, or nil when `path` is not a link or does not exist.
     func readLink(_ path: FilePath) -> String? {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let n = path.withPlatformString { readlink($0, &buffer, buffer.count - 1) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { raw -> Int in
+            guard let base = raw.baseAddress else { return -1 }
+            return path.withPlatformString { readlink($0, base.assumingMemoryBound(to: CChar.self), raw.count) }
+        }
         guard n > 0 else { return nil }
-        buffer[n] = 0
-        return String(cString: buffer)
+        return String(decoding: buffer[0..<n], as: UTF8.self)
     }
 
     /// The last component of a symbolic link's target (a driver or group name), or nil.
