@@ -12,7 +12,9 @@ struct GlobalOptions: ParsableArguments {
         completion: .directory)
     var sysroot: String?
 
-    @Option(name: .customLong("pci-ids"), help: ArgumentHelp("Read device names from this pci.ids file.", valueName: "file"))
+    @Option(
+        name: .customLong("pci-ids"), help: ArgumentHelp("Read device names from this pci.ids file.", valueName: "file")
+    )
     var pciIDs: String?
 
     /// The host the options name.

@@ -1,5 +1,5 @@
-import Testing
 import TestSupport
+import Testing
 
 @testable import Devices
 
@@ -9,7 +9,10 @@ import TestSupport
         let host = Host(sysroot: Sysroot("/nonexistent/vfioctl-tree"))
         let error = #expect(throws: DevicesError.self) { try host.report() }
         #expect(error?.code == .notFound)
-        #expect(error?.message == "sysroot /nonexistent/vfioctl-tree does not exist: pass an existing host tree to --sysroot (or unset VFIOCTL_SYSROOT)")
+        #expect(
+            error?.message
+                == "sysroot /nonexistent/vfioctl-tree does not exist: pass an existing host tree to --sysroot (or unset VFIOCTL_SYSROOT)"
+        )
     }
 
     @Test("a sysroot that is a file is refused")
@@ -67,7 +70,10 @@ import TestSupport
         try fake.remove("/sys/devices/pci0000:00/0000:01:00.0")
         let report = try fake.report()
         #expect(report.devices.map(\.address.description) == ["0000:02:00.0"])
-        #expect(report.warnings == ["skipping 0000:01:00.0: \(fake.path("/sys/bus/pci/devices/0000:01:00.0")) is a dangling link (the device disappeared during the scan)"])
+        #expect(
+            report.warnings == [
+                "skipping 0000:01:00.0: \(fake.path("/sys/bus/pci/devices/0000:01:00.0")) is a dangling link (the device disappeared during the scan)"
+            ])
     }
 
     @Test("a missing vendor file skips the device and names the path")
@@ -83,7 +89,8 @@ import TestSupport
     @Test("missing config space keeps the device, with a warning naming the config file")
     func missingConfig() throws {
         let fake = try FakeHost()
-        try fake.add(FakePCIDevice("0000:01:00.0", vendor: 0x10de, device: 0x1f08, classCode: 0x030000, driver: "nvidia"))
+        try fake.add(
+            FakePCIDevice("0000:01:00.0", vendor: 0x10de, device: 0x1f08, classCode: 0x030000, driver: "nvidia"))
         try fake.remove("/sys/devices/pci0000:00/0000:01:00.0/config")
         let report = try fake.report()
         let device = try #require(report.devices.first)
@@ -96,10 +103,11 @@ import TestSupport
     @Test("truncated config space (only the 64-byte header) leaves capabilities unknown, not wrong")
     func truncatedConfig() throws {
         let fake = try FakeHost()
-        try fake.add(FakePCIDevice("0000:01:00.0", vendor: 0x10de, device: 0x1f08, classCode: 0x030000) {
-            $0.pcieType = 0
-            $0.supportsFLR = true
-        })
+        try fake.add(
+            FakePCIDevice("0000:01:00.0", vendor: 0x10de, device: 0x1f08, classCode: 0x030000) {
+                $0.pcieType = 0
+                $0.supportsFLR = true
+            })
         let full = ConfigSpaceBuilder(vendor: 0x10de, device: 0x1f08, classCode: 0x030000)
         try fake.write("/sys/devices/pci0000:00/0000:01:00.0/config", Array(full.bytes().prefix(64)))
         let device = try #require(try fake.report().devices.first)
@@ -141,7 +149,9 @@ import TestSupport
     @Test("errno values map to codes and hints")
     func errnoMapping() {
         #expect(DevicesError.code(for: .permissionDenied) == .permissionDenied)
-        #expect(DevicesError.read("/sys/x", .permissionDenied).message == "cannot read /sys/x: permission denied (run as root)")
+        #expect(
+            DevicesError.read("/sys/x", .permissionDenied).message
+                == "cannot read /sys/x: permission denied (run as root)")
         #expect(DevicesError.code(for: .noSuchFileOrDirectory) == .notFound)
         #expect(DevicesError.code(for: .ioError) == .io)
     }

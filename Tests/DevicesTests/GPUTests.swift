@@ -1,5 +1,5 @@
-import Testing
 import TestSupport
+import Testing
 
 @testable import Devices
 
@@ -7,7 +7,8 @@ import TestSupport
     @Test("finds every display-class device with its vendor")
     func vendors() throws {
         let report = try FakeHost.workstation().report()
-        #expect(report.gpus.map(\.address.description) == ["0000:00:02.0", "0000:01:00.0", "0000:02:00.0", "0000:03:00.0"])
+        #expect(
+            report.gpus.map(\.address.description) == ["0000:00:02.0", "0000:01:00.0", "0000:02:00.0", "0000:03:00.0"])
         #expect(report.gpus.map(\.vendor) == ["intel", "nvidia", "amd", "amd"])
     }
 
@@ -15,7 +16,8 @@ import TestSupport
     func companions() throws {
         let report = try FakeHost.workstation().report()
         let nvidia = try #require(report.gpus.first { $0.vendor == "nvidia" })
-        #expect(nvidia.functions.map(\.description) == ["0000:01:00.0", "0000:01:00.1", "0000:01:00.2", "0000:01:00.3"])
+        #expect(
+            nvidia.functions.map(\.description) == ["0000:01:00.0", "0000:01:00.1", "0000:01:00.2", "0000:01:00.3"])
         #expect(nvidia.companions.map(\.role) == ["audio", "usb", "ucsi"])
         #expect(nvidia.status == "needs binding")
         #expect(nvidia.reasons.contains { $0.hasPrefix("bind 4 functions to vfio-pci") })
@@ -48,13 +50,15 @@ import TestSupport
         let navi = try #require(report.gpus.first { $0.address.description == "0000:03:00.0" })
         #expect(navi.status == "blocked")
         #expect(navi.reasons.first?.contains("shares a group with the chipset") == true)
-        #expect(navi.reset.contains("not in the vendor-reset table: no known reset fix applies if it fails to come back"))
+        #expect(
+            navi.reset.contains("not in the vendor-reset table: no known reset fix applies if it fails to come back"))
     }
 
     @Test("with the IOMMU off every GPU is blocked")
     func iommuOff() throws {
         let fake = try FakeHost()
-        try fake.add(FakePCIDevice("0000:01:00.0", vendor: 0x10de, device: 0x1f08, classCode: 0x030000, driver: "nouveau"))
+        try fake.add(
+            FakePCIDevice("0000:01:00.0", vendor: 0x10de, device: 0x1f08, classCode: 0x030000, driver: "nouveau"))
         let gpu = try #require(try fake.report().gpus.first)
         #expect(gpu.status == "blocked")
         #expect(gpu.iommuGroup == nil)
@@ -66,7 +70,9 @@ import TestSupport
         let fake = try FakeHost()
         try fake.add([
             FakePCIDevice("0000:01:00.0", vendor: 0x10de, device: 0x1f08, classCode: 0x030200, group: 1),
-            FakePCIDevice("0000:00:08.0", vendor: 0x1002, device: 0x1638, classCode: 0x038000, group: 2) { $0.pcieType = 9 },
+            FakePCIDevice("0000:00:08.0", vendor: 0x1002, device: 0x1638, classCode: 0x038000, group: 2) {
+                $0.pcieType = 9
+            },
         ])
         let gpus = try fake.report().gpus
         #expect(gpus.count == 2)

@@ -1,5 +1,5 @@
-import Testing
 import TestSupport
+import Testing
 
 @testable import Devices
 
@@ -39,7 +39,9 @@ import TestSupport
         let fake = try FakeHost()
         try fake.write("/proc/sys/kernel/osrelease", kernel + "\n")
         try fake.add([
-            FakePCIDevice("0000:05:00.0", vendor: 0x1b36, device: 0x000e, classCode: 0x060400, driver: "shpchp", group: 9) {
+            FakePCIDevice(
+                "0000:05:00.0", vendor: 0x1b36, device: 0x000e, classCode: 0x060400, driver: "shpchp", group: 9
+            ) {
                 $0.headerType = 1
                 $0.pcieType = 7
             },
@@ -70,7 +72,8 @@ import TestSupport
     @Test(
         "drivers the kernel accepts in a vfio group",
         arguments: [
-            ("vfio-pci", false, true), ("pci-stub", false, true), ("pcieport", true, true), ("mlx5_vfio_pci", false, true),
+            ("vfio-pci", false, true), ("pci-stub", false, true), ("pcieport", true, true),
+            ("mlx5_vfio_pci", false, true),
             ("nvidia", false, false), ("shpchp", true, false), ("pcieport", false, true),
         ])
     func modernRule(driver: String, isBridge: Bool, accepted: Bool) {

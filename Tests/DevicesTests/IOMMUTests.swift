@@ -1,10 +1,12 @@
-import Testing
 import TestSupport
+import Testing
 
 @testable import Devices
 
 @Suite struct IOMMUTests {
-    private func offHost(vendor: String, cmdline: String, table: String? = nil, hypervisor: Bool = false) throws -> FakeHost {
+    private func offHost(vendor: String, cmdline: String, table: String? = nil, hypervisor: Bool = false) throws
+        -> FakeHost
+    {
         let fake = try FakeHost()
         try fake.setCPU(vendor: vendor, hypervisor: hypervisor)
         try fake.write("/proc/cmdline", cmdline + "\n")
@@ -53,7 +55,9 @@ import TestSupport
     @Test("an explicit iommu=off is named for removal")
     func explicitOff() throws {
         let report = try offHost(vendor: "AuthenticAMD", cmdline: "iommu=off", table: "IVRS").report()
-        #expect(report.iommu.advice.first == "remove iommu=off from the kernel command line (it turns the IOMMU off), then reboot")
+        #expect(
+            report.iommu.advice.first
+                == "remove iommu=off from the kernel command line (it turns the IOMMU off), then reboot")
         #expect(report.iommu.firmwareTable == "IVRS")
     }
 
@@ -67,7 +71,8 @@ import TestSupport
 
     @Test("a VM with an emulated Intel IOMMU on an AMD host gets the Intel advice")
     func emulatedIntelIOMMU() throws {
-        let report = try offHost(vendor: "AuthenticAMD", cmdline: "console=ttyS0", table: "DMAR", hypervisor: true).report()
+        let report = try offHost(vendor: "AuthenticAMD", cmdline: "console=ttyS0", table: "DMAR", hypervisor: true)
+            .report()
         #expect(report.iommu.advice.first?.hasPrefix("add intel_iommu=on") == true)
     }
 

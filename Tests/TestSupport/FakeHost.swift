@@ -67,9 +67,10 @@ public final class FakeHost: @unchecked Sendable {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("vfioctl-fake-\(UUID().uuidString)")
         root = base.path
         pciIDs = base.appendingPathComponent("pci.ids").path
-        for dir in ["sys/bus/pci/devices", "sys/bus/pci/drivers", "sys/devices/pci0000:00", "sys/kernel/iommu_groups",
-            "sys/class/iommu", "sys/firmware/acpi/tables", "sys/module", "proc/sys/kernel", "dev", "etc", "run"]
-        {
+        for dir in [
+            "sys/bus/pci/devices", "sys/bus/pci/drivers", "sys/devices/pci0000:00", "sys/kernel/iommu_groups",
+            "sys/class/iommu", "sys/firmware/acpi/tables", "sys/module", "proc/sys/kernel", "dev", "etc", "run",
+        ] {
             try FileManager.default.createDirectory(
                 atPath: base.appendingPathComponent(dir).path, withIntermediateDirectories: true)
         }
@@ -120,7 +121,9 @@ public final class FakeHost: @unchecked Sendable {
 
     /// Sets `/proc/cpuinfo` to one CPU of this vendor, with the `hypervisor` flag when asked.
     public func setCPU(vendor: String, hypervisor: Bool = false) throws {
-        let flags = "fpu vme de pse tsc msr pae" + (hypervisor ? " hypervisor" : "") + (vendor == "GenuineIntel" ? " vmx" : " svm")
+        let flags =
+            "fpu vme de pse tsc msr pae" + (hypervisor ? " hypervisor" : "")
+            + (vendor == "GenuineIntel" ? " vmx" : " svm")
         try write("/proc/cpuinfo", "processor\t: 0\nvendor_id\t: \(vendor)\ncpu family\t: 6\nflags\t\t: \(flags)\n\n")
     }
 
@@ -139,7 +142,9 @@ public final class FakeHost: @unchecked Sendable {
         try write(dir + "/config", config.bytes())
         try write(dir + "/numa_node", "\(device.numaNode)\n")
         try write(dir + "/driver_override", (device.driverOverride ?? "(null)") + "\n")
-        try write(dir + "/resource", String(repeating: "0x0000000000000000 0x0000000000000000 0x0000000000000000\n", count: 13))
+        try write(
+            dir + "/resource",
+            String(repeating: "0x0000000000000000 0x0000000000000000 0x0000000000000000\n", count: 13))
         if let bootVGA = device.bootVGA { try write(dir + "/boot_vga", bootVGA ? "1\n" : "0\n") }
         if let methods = device.resetMethods {
             try write(dir + "/reset_method", methods.joined(separator: " ") + "\n")

@@ -1,7 +1,7 @@
 import Devices
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import vfioctl
 
@@ -74,7 +74,9 @@ import TestSupport
         let text = String(decoding: bytes, as: UTF8.self)
         #expect(text.contains("\\u0007"))
         #expect(text.contains("slash / "))
-        let keys = text.split(separator: "\n").filter { $0.hasPrefix("  \"") }.map { String($0.split(separator: "\"")[1]) }
+        let keys = text.split(separator: "\n").filter { $0.hasPrefix("  \"") }.map {
+            String($0.split(separator: "\"")[1])
+        }
         #expect(keys == ["alpha", "big", "empty", "flag", "nested", "numbers", "ratio", "text", "zeta"])
         #expect(text.hasSuffix("}\n"))
     }

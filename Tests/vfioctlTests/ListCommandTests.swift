@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct ListCommandTests {
     @Test("--help and --version answer and exit 0")
@@ -84,7 +84,10 @@ import TestSupport
         #expect((groupJSON["devices"] as? [[String: Any]])?.count == 2)
         #expect((groupJSON["groups"] as? [[String: Any]])?.count == 1)
         let text = try vfioctl(["list", "--gpus", "--sysroot", fake.root, "--pci-ids", fake.pciIDs])
-        #expect(text.stdout.contains("functions: 0000:01:00.0 (display), 0000:01:00.1 (audio), 0000:01:00.2 (usb), 0000:01:00.3 (ucsi); group 2"))
+        #expect(
+            text.stdout.contains(
+                "functions: 0000:01:00.0 (display), 0000:01:00.1 (audio), 0000:01:00.2 (usb), 0000:01:00.3 (ucsi); group 2"
+            ))
     }
 
     @Test("show prints one device by address or IDs")
@@ -119,7 +122,8 @@ import TestSupport
         let fake = try FakeHost.workstation()
         let show = try vfioctl(["show", "10de:ffff", "--sysroot", fake.root])
         #expect(show.status == 66)
-        #expect(show.stderr == "vfioctl: no PCI device matches 10de:ffff: `vfioctl list` shows the devices of this host\n")
+        #expect(
+            show.stderr == "vfioctl: no PCI device matches 10de:ffff: `vfioctl list` shows the devices of this host\n")
         let group = try vfioctl(["list", "--group", "42", "--sysroot", fake.root])
         #expect(group.status == 66)
         #expect(group.stderr == "vfioctl: no IOMMU group 42: this host has groups 0-5\n")

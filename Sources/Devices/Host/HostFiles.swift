@@ -1,6 +1,5 @@
-import SystemPackage
-
 import Glibc
+import SystemPackage
 
 /// Small, allocation-light file access under a sysroot: the single choke point where errno becomes an error.
 struct HostFiles: Sendable {
@@ -9,7 +8,7 @@ struct HostFiles: Sendable {
     /// The rooted location of a host path.
     func path(_ absolute: FilePath) -> FilePath { sysroot.path(absolute) }
 
-    /// Reads a whole small file. Returns nil when it does not exist.
+    /// Reads a whole small file, or nil when it does not exist.
     /// - Throws: `DevicesError` for any other failure (permission, I/O).
     func read(_ path: FilePath) throws -> [UInt8]? {
         let fd = path.withPlatformString { open($0, O_RDONLY | O_CLOEXEC) }
@@ -41,7 +40,7 @@ struct HostFiles: Sendable {
         }
     }
 
-    /// Reads a small text file, trimming the trailing newline and spaces. Nil when it does not exist.
+    /// Reads a small text file without its trailing newline and spaces, or nil when it does not exist.
     func readText(_ path: FilePath) throws -> String? {
         guard let bytes = try read(path) else { return nil }
         return String(decoding: bytes, as: UTF8.self).trimmingWhitespace()

@@ -26,7 +26,7 @@ public enum HostPaths {
     public static let kernelCmdline = FilePath("/proc/cmdline")
     /// `/proc/cpuinfo`: CPU vendor and flags.
     public static let cpuinfo = FilePath("/proc/cpuinfo")
-    /// `/proc/sys/kernel/osrelease`: the running kernel's release, e.g. `6.1.0-26-amd64`.
+    /// `/proc/sys/kernel/osrelease`: the running kernel's release, for example `6.1.0-26-amd64`.
     public static let kernelRelease = FilePath("/proc/sys/kernel/osrelease")
     /// `/proc`: one directory per process.
     public static let processes = FilePath("/proc")

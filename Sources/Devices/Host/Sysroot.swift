@@ -23,7 +23,7 @@ public struct Sysroot: Sendable, Hashable, CustomStringConvertible {
     /// Whether this is the real host's root.
     public var isHostRoot: Bool { root == FilePath("/") }
 
-    /// The location of a host path under this root. An absolute `path` never escapes the root.
+    /// The location of a host path under this root; an absolute `path` never escapes the root.
     public func path(_ absolute: FilePath) -> FilePath {
         root.lexicallyResolving(absolute) ?? root
     }

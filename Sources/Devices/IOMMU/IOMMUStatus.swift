@@ -28,9 +28,11 @@ struct IOMMUInspector {
     static func relevantArguments(_ cmdline: String) -> [String] {
         cmdline.split(separator: " ").map(String.init).filter { argument in
             let key = argument.split(separator: "=", maxSplits: 1).first.map(String.init) ?? argument
-            return ["intel_iommu", "amd_iommu", "iommu", "vfio-pci.ids", "vfio_pci.ids", "pcie_acs_override",
-                "vfio_pci.disable_vga", "vfio-pci.disable_vga"]
-                .contains(key)
+            return [
+                "intel_iommu", "amd_iommu", "iommu", "vfio-pci.ids", "vfio_pci.ids", "pcie_acs_override",
+                "vfio_pci.disable_vga", "vfio-pci.disable_vga",
+            ]
+            .contains(key)
         }
     }
 

@@ -28,7 +28,7 @@ public struct PCIClass: Hashable, Sendable, CustomStringConvertible {
     public var isMultimedia: Bool { base == 0x04 }
     /// A USB controller (0x0c03).
     public var isUSBController: Bool { classAndSubclass == 0x0C03 }
-    /// A serial-bus device of "other" type (0x0c80), e.g. the USB-C UCSI function of NVIDIA cards.
+    /// A serial-bus device of "other" type (0x0c80), for example the USB-C UCSI function of NVIDIA cards.
     public var isSerialBusOther: Bool { classAndSubclass == 0x0C80 }
     /// Any bridge class (0x06).
     public var isBridgeClass: Bool { base == 0x06 }

@@ -67,7 +67,7 @@ public struct PCIDevice: Sendable, Codable, Hashable {
     public var vendor: UInt16 { UInt16(vendorID, radix: 16) ?? 0 }
     /// The device ID as a number.
     public var device: UInt16 { UInt16(deviceID, radix: 16) ?? 0 }
-    /// `vendor:device`, e.g. `10de:2484`.
+    /// `vendor:device`, for example `10de:2484`.
     public var ids: String { vendorID + ":" + deviceID }
 }
 

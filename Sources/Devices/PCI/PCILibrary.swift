@@ -39,7 +39,7 @@ final class PCILibrary {
     private let sysfsRoot: FilePath
     private var nameBuffer = [CChar](repeating: 0, count: 512)
 
-    /// Opens libpci on the PCI bus directory `sysfsRoot` (e.g. `<sysroot>/sys/bus/pci`).
+    /// Opens libpci on the PCI bus directory `sysfsRoot` (for example `<sysroot>/sys/bus/pci`).
     /// - Throws: `DevicesError` when libpci cannot be initialised.
     init(sysfsRoot: FilePath, idsPath: String? = nil) throws {
         self.sysfsRoot = sysfsRoot
@@ -86,7 +86,9 @@ final class PCILibrary {
         info.isMultifunction = bytes[0x0E] & 0x80 != 0
         info.revision = bytes[0x08]
         if info.headerType == 0 {
-            info.subsystem = (UInt16(bytes[0x2C]) | UInt16(bytes[0x2D]) << 8, UInt16(bytes[0x2E]) | UInt16(bytes[0x2F]) << 8)
+            info.subsystem = (
+                UInt16(bytes[0x2C]) | UInt16(bytes[0x2D]) << 8, UInt16(bytes[0x2E]) | UInt16(bytes[0x2F]) << 8
+            )
         }
         // The kernel shows unprivileged readers only the 64-byte header.
         info.isExtendedReadable = bytes.count > 64
@@ -143,7 +145,8 @@ final class PCILibrary {
         device.deviceName = deviceName(vendor: vendor, device: id)
         device.className = className(device.pciClass.classAndSubclass)
         if let subvendor = device.subsystemVendorID.flatMap({ UInt16($0, radix: 16) }),
-            let subdevice = device.subsystemDeviceID.flatMap({ UInt16($0, radix: 16) }), subvendor != 0 || subdevice != 0
+            let subdevice = device.subsystemDeviceID.flatMap({ UInt16($0, radix: 16) }),
+            subvendor != 0 || subdevice != 0
         {
             device.subsystemName = subsystemName(vendor: vendor, device: id, subvendor: subvendor, subdevice: subdevice)
         }

@@ -21,7 +21,9 @@ struct PCIScanner: Sendable {
     /// Below this many functions one thread is faster than starting more.
     static let parallelThreshold = 256
 
-    /// Scans all functions. Devices that vanish or hold garbage are skipped with a warning naming the path.
+    /// Scans all functions.
+    ///
+    /// Devices that vanish or hold garbage are skipped with a warning naming the path.
     /// - Throws: `DevicesError` when the PCI device directory itself is missing or unreadable, or libpci fails.
     func scan() throws -> PCIScan {
         let directory = files.path(HostPaths.pciDevices)
@@ -44,7 +46,8 @@ struct PCIScanner: Sendable {
         let busRoot = files.path(HostPaths.pciBus)
         let workers = addresses.count < Self.parallelThreshold ? 1 : min(4, max(1, activeProcessorCount()))
         let chunkSize = (addresses.count + workers - 1) / max(workers, 1)
-        var chunks = [Result<PCIScan, any Error>](repeating: .success(PCIScan(devices: [], warnings: [])), count: workers)
+        var chunks = [Result<PCIScan, any Error>](
+            repeating: .success(PCIScan(devices: [], warnings: [])), count: workers)
         let all = addresses
         chunks.withUnsafeMutableBufferPointer { buffer in
             let results = DisjointSlots(buffer: buffer)
@@ -137,7 +140,8 @@ struct PCIScanner: Sendable {
         do {
             guard let bytes = try files.read(configPath) else {
                 throw DevicesError(
-                    code: .notFound, message: "cannot read the configuration space of \(address): \(configPath) is missing")
+                    code: .notFound,
+                    message: "cannot read the configuration space of \(address): \(configPath) is missing")
             }
             config = try library.configSpace(of: address, bytes: bytes)
         } catch let error as DevicesError {

@@ -2,7 +2,7 @@
 public enum ResetQuirks {
     /// A family of AMD GPUs that vendor-reset knows how to reset.
     public struct Family: Sendable, Hashable {
-        /// Family name, e.g. "Polaris 10".
+        /// Family name, for example "Polaris 10".
         public let name: String
         /// The vendor-reset ops that handle it.
         public let ops: String

@@ -15,7 +15,8 @@ extension VFIOCtl {
         func validate() throws {
             guard DeviceSelector(device) != nil else {
                 throw ValidationError(
-                    "'\(device)' is not a device: use an address (0000:01:00.0 or 01:00.0) or vendor:device (10de:2484)")
+                    "'\(device)' is not a device: use an address (0000:01:00.0 or 01:00.0) or vendor:device (10de:2484)"
+                )
             }
         }
 

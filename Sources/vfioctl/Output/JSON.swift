@@ -235,16 +235,24 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: Bool, forKey key: Key) throws { node.add(.bool(value), key: key.stringValue) }
     mutating func encode(_ value: String, forKey key: Key) throws { node.add(.string(value), key: key.stringValue) }
     mutating func encode(_ value: Double, forKey key: Key) throws { node.add(.double(value), key: key.stringValue) }
-    mutating func encode(_ value: Float, forKey key: Key) throws { node.add(.double(Double(value)), key: key.stringValue) }
+    mutating func encode(_ value: Float, forKey key: Key) throws {
+        node.add(.double(Double(value)), key: key.stringValue)
+    }
     mutating func encode(_ value: Int, forKey key: Key) throws { node.add(.int(Int64(value)), key: key.stringValue) }
     mutating func encode(_ value: Int8, forKey key: Key) throws { node.add(.int(Int64(value)), key: key.stringValue) }
     mutating func encode(_ value: Int16, forKey key: Key) throws { node.add(.int(Int64(value)), key: key.stringValue) }
     mutating func encode(_ value: Int32, forKey key: Key) throws { node.add(.int(Int64(value)), key: key.stringValue) }
     mutating func encode(_ value: Int64, forKey key: Key) throws { node.add(.int(value), key: key.stringValue) }
     mutating func encode(_ value: UInt, forKey key: Key) throws { node.add(.uint(UInt64(value)), key: key.stringValue) }
-    mutating func encode(_ value: UInt8, forKey key: Key) throws { node.add(.uint(UInt64(value)), key: key.stringValue) }
-    mutating func encode(_ value: UInt16, forKey key: Key) throws { node.add(.uint(UInt64(value)), key: key.stringValue) }
-    mutating func encode(_ value: UInt32, forKey key: Key) throws { node.add(.uint(UInt64(value)), key: key.stringValue) }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws {
+        node.add(.uint(UInt64(value)), key: key.stringValue)
+    }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws {
+        node.add(.uint(UInt64(value)), key: key.stringValue)
+    }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws {
+        node.add(.uint(UInt64(value)), key: key.stringValue)
+    }
     mutating func encode(_ value: UInt64, forKey key: Key) throws { node.add(.uint(value), key: key.stringValue) }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
@@ -376,7 +384,9 @@ struct OutputBuffer {
             case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
             case 0..<0x20:
                 let digits = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, digits[Int(byte >> 4)], digits[Int(byte & 0xF)]])
+                bytes.append(contentsOf: [
+                    0x5C, UInt8(ascii: "u"), 0x30, 0x30, digits[Int(byte >> 4)], digits[Int(byte & 0xF)],
+                ])
             default: bytes.append(byte)
             }
         }

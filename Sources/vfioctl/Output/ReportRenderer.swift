@@ -83,7 +83,9 @@ struct ReportRenderer {
             ("device", "\(device.deviceID) \(device.deviceName ?? "(unknown)")"),
             (
                 "subsystem",
-                device.subsystemVendorID.map { "\($0):\(device.subsystemDeviceID ?? "?") \(device.subsystemName ?? "")" }
+                device.subsystemVendorID.map {
+                    "\($0):\(device.subsystemDeviceID ?? "?") \(device.subsystemName ?? "")"
+                }
                     ?? "-"
             ),
             ("class", "\(device.class) \(device.className ?? "")"),
@@ -98,7 +100,10 @@ struct ReportRenderer {
             ("numa node", device.numaNode.map(String.init) ?? "-"),
             ("reset_method", device.resetMethods.isEmpty ? "-" : device.resetMethods.joined(separator: " ")),
             ("FLR", yes(device.supportsFLR) + (device.supportsAFFLR ? " (AF FLR: yes)" : "")),
-            ("PM NoSoftRst", device.pmNoSoftReset.map { $0 ? "+ (no PM reset)" : "- (PM reset possible)" } ?? "no PM capability"),
+            (
+                "PM NoSoftRst",
+                device.pmNoSoftReset.map { $0 ? "+ (no PM reset)" : "- (PM reset possible)" } ?? "no PM capability"
+            ),
             ("ACS", device.hasACS ? "yes, control \(device.acsControl ?? "?")" : "no"),
             ("ROM", device.hasROM ? "yes (rom)" : "no"),
             ("vendor-reset", device.vendorResetFamily ?? "not in the table"),
@@ -121,9 +126,9 @@ struct ReportRenderer {
 
     static func name(of device: PCIDevice) -> String {
         switch (device.vendorName, device.deviceName) {
-        case let (vendor?, name?): "\(vendor) \(name)"
-        case let (vendor?, nil): "\(vendor) device \(device.deviceID)"
-        case let (nil, name?): name
+        case (let vendor?, let name?): "\(vendor) \(name)"
+        case (let vendor?, nil): "\(vendor) device \(device.deviceID)"
+        case (nil, let name?): name
         case (nil, nil): "device \(device.ids)"
         }
     }
