@@ -12,8 +12,13 @@ struct CommandResult {
 func vfioctl(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
     let binary = Bundle.main.bundleURL.appendingPathComponent("vfioctl")
     try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build vfioctl first: \(binary.path)")
+    return try run(binary.path, arguments, environment: environment)
+}
+
+/// Runs a program and collects its output and status.
+func run(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
     let process = Process()
-    process.executableURL = binary
+    process.executableURL = URL(fileURLWithPath: program)
     process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
     env["VFIOCTL_SYSROOT"] = nil

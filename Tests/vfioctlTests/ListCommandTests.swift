@@ -151,3 +151,30 @@ import Testing
         #expect(result.stdout.contains("0000:00:02.0"))
     }
 }
+
+extension ListCommandTests {
+    static let canDropRoot = getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
+
+    @Test(
+        "an unprivileged run on the real host says that root is needed for the full report",
+        .enabled(if: canDropRoot, "needs root and setpriv to run the binary as nobody"))
+    func notRoot() throws {
+        let binary = Bundle.main.bundleURL.appendingPathComponent("vfioctl").path
+        let result = try run(
+            "/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", binary, "list"])
+        #expect(result.status == 0)
+        #expect(result.stderr.contains("warning: not root: configuration space past the first 64 bytes is hidden"))
+        #expect(result.stdout.hasPrefix("IOMMU: "))
+    }
+
+    @Test("a set driver_override is reported")
+    func driverOverride() throws {
+        let fake = try FakeHost()
+        try fake.add(
+            FakePCIDevice("0000:01:00.0", vendor: 0x10de, device: 0x1f08, classCode: 0x030000).with {
+                $0.driverOverride = "vfio-pci"
+            })
+        let result = try vfioctl(["show", "01:00.0", "--sysroot", fake.root, "--pci-ids", fake.pciIDs])
+        #expect(result.stdout.contains("driver_override  vfio-pci"))
+    }
+}
