@@ -32,6 +32,8 @@ let package = Package(
             name: "Devices",
             dependencies: [
                 "CPci",
+                "CUdev",
+                "CEvdev",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),

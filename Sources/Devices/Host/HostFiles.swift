@@ -83,6 +83,21 @@ struct HostFiles: Sendable {
         return names.sorted()
     }
 
+    /// The canonical location of `path` with every link resolved, or nil when it does not resolve.
+    func realPath(_ path: FilePath) -> FilePath? {
+        guard let resolved = path.withPlatformString({ realpath($0, nil) }) else { return nil }
+        defer { free(resolved) }
+        return FilePath(platformString: resolved)
+    }
+
+    /// The host path (as the host names it, from `/`) of a location under the sysroot.
+    func hostPath(_ rooted: FilePath) -> FilePath {
+        guard !sysroot.isHostRoot else { return rooted }
+        var copy = rooted
+        guard copy.removePrefix(sysroot.root) else { return rooted }
+        return FilePath("/").pushing(copy)
+    }
+
     /// Whether something exists at `path`, following links (a dangling link does not exist).
     func exists(_ path: FilePath) -> Bool {
         path.withPlatformString { access($0, F_OK) } == 0

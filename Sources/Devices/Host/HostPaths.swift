@@ -18,6 +18,22 @@ public enum HostPaths {
     public static let acpiTables = FilePath("/sys/firmware/acpi/tables")
     /// `/sys/module`: one directory per loaded module.
     public static let modules = FilePath("/sys/module")
+    /// `/sys/class/input`: one entry per input device and event node.
+    public static let inputClass = FilePath("/sys/class/input")
+    /// `/sys/devices`: the device tree every class entry links into.
+    public static let sysDevices = FilePath("/sys/devices")
+    /// `/sys/devices/virtual`: devices without hardware (uinput, remappers).
+    public static let virtualDevices = FilePath("/sys/devices/virtual")
+    /// `/dev/input`: event nodes.
+    public static let inputNodes = FilePath("/dev/input")
+    /// `/dev/input/by-id`: udev's stable links named after the device (USB only).
+    public static let inputByID = FilePath("/dev/input/by-id")
+    /// `/dev/input/by-path`: udev's stable links named after the port.
+    public static let inputByPath = FilePath("/dev/input/by-path")
+    /// `/etc/libvirt/qemu.conf`: libvirt's QEMU driver settings (`cgroup_device_acl`).
+    public static let libvirtQEMUConf = FilePath("/etc/libvirt/qemu.conf")
+    /// `/etc/group`: group membership (the `input` group).
+    public static let groups = FilePath("/etc/group")
     /// `/dev/vfio`: the vfio container and one node per group owned by vfio.
     public static let vfioDevices = FilePath("/dev/vfio")
     /// `/dev/dri/by-path`: DRM nodes named after their PCI address.

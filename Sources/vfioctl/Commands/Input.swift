@@ -1,0 +1,53 @@
+import ArgumentParser
+import Devices
+import Glibc
+
+extension VFIOCtl {
+    struct Input: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Keyboards and mice a guest can take through evdev.",
+            subcommands: [List.self],
+            defaultSubcommand: List.self)
+    }
+}
+
+extension VFIOCtl.Input {
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List evdev input devices, classified by their capabilities, with the paths a guest should use.",
+            discussion: """
+                Keyboards and mice are recognised by what they report (udev's input_id rules), not by their \
+                names. Each event node shows its stable /dev/input/by-id link (or by-path when there is none), \
+                the physical device it belongs to, and whether `--evdev auto` would take it. On the real host \
+                libudev and libevdev are asked; under --sysroot the same answers come from sysfs.
+                """)
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+
+        @Option(name: .long, help: ArgumentHelp("Check input-group membership of this user.", valueName: "name"))
+        var user: String?
+
+        func run() throws {
+            try reportingFailures {
+                let report = try global.host.inputDevices(user: user ?? invokingUser())
+                printWarnings(report.warnings)
+                if output.json {
+                    try printJSON(report.devices)
+                    return
+                }
+                print(InputRenderer(report: report).render())
+            }
+        }
+
+        /// The user behind sudo, else the current user.
+        private func invokingUser() -> String? {
+            for name in ["SUDO_USER", "USER"] {
+                if let value = getenv(name).map({ String(cString: $0) }), !value.isEmpty, value != "root" {
+                    return value
+                }
+            }
+            return nil
+        }
+    }
+}
