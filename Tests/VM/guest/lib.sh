@@ -1,0 +1,13 @@
+# Shared by the guest tests (copied into the guest as /tests/lib.sh.inc): TAP-like results the host counts.
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; }
+# check DESCRIPTION COMMAND...: ok when the command succeeds.
+check() {
+    description=$1
+    shift
+    if "$@" >/tmp/check.out 2>&1; then ok "$description"; else not_ok "$description ($(head -c 300 /tmp/check.out | tr '\n' ' '))"; fi
+}
+# same DESCRIPTION EXPECTED ACTUAL: ok when equal.
+same() {
+    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (expected '$2', got '$3')"; fi
+}
