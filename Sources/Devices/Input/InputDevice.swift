@@ -36,6 +36,8 @@ public struct InputDevice: Sendable, Codable, Hashable {
     public var allowedByQEMUConf: Bool?
     /// What to know about it, one line each.
     public var notes: [String]
+    /// Where the capabilities were read: `libevdev` (the event node) or `sysfs` (the kernel's bitmaps).
+    public var capabilitiesFrom: String
 
     /// Encodes every field, nil as `null`, keys in ascending order.
     public func encode(to encoder: any Encoder) throws {
@@ -45,6 +47,7 @@ public struct InputDevice: Sendable, Codable, Hashable {
         try c.encode(bus, forKey: .bus)
         try c.encode(byID, forKey: .byID)
         try c.encode(byPath, forKey: .byPath)
+        try c.encode(capabilitiesFrom, forKey: .capabilitiesFrom)
         try c.encode(eventPath, forKey: .eventPath)
         try c.encode(isVirtual, forKey: .isVirtual)
         try c.encode(kinds, forKey: .kinds)
@@ -79,4 +82,6 @@ struct RawInputDevice: Sendable {
     var udevKinds: [String]?
     /// udev's `ID_BUS`.
     var udevBus: String?
+    /// `libevdev` or `sysfs`.
+    var capabilitiesFrom = "sysfs"
 }

@@ -58,7 +58,8 @@ struct InputInventory {
                 bus: bus, physicalDevice: raw.physicalDevice, autoSelected: false, byID: ids, byPath: paths,
                 phys: raw.phys, uniq: raw.uniq, vendorID: raw.vendor.map { hex($0, width: 4) },
                 productID: raw.product.map { hex($0, width: 4) }, isVirtual: isVirtual,
-                allowedByQEMUConf: acl.map { $0.contains(stable ?? eventPath) }, notes: notes)
+                allowedByQEMUConf: acl.map { $0.contains(stable ?? eventPath) }, notes: notes,
+                capabilitiesFrom: raw.capabilitiesFrom)
         }
         let siblings = Dictionary(grouping: devices.indices, by: { devices[$0].physicalDevice })
         for index in devices.indices {

@@ -115,6 +115,7 @@ struct UdevInputSource: InputSource {
             capabilities.properties.insert(property)
         }
         raw.capabilities = capabilities
+        raw.capabilitiesFrom = "libevdev"
         return nil
     }
 }
