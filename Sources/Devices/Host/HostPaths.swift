@@ -34,6 +34,8 @@ public enum HostPaths {
     public static let libvirtQEMUConf = FilePath("/etc/libvirt/qemu.conf")
     /// `/etc/group`: group membership (the `input` group).
     public static let groups = FilePath("/etc/group")
+    /// `/usr/share/vgabios`: where QEMU may read ROM files under libvirt's AppArmor and SELinux policies.
+    public static let vgaBIOS = FilePath("/usr/share/vgabios")
     /// `/dev/vfio`: the vfio container and one node per group owned by vfio.
     public static let vfioDevices = FilePath("/dev/vfio")
     /// `/dev/dri/by-path`: DRM nodes named after their PCI address.
