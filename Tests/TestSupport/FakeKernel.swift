@@ -2,8 +2,10 @@ import Devices
 import Foundation
 import SystemPackage
 
-/// Plays the kernel's part for `HostIO` on a fake host tree: a `rom` attribute serves the ROM bytes only while
-/// enabled; every write is recorded. Tests tell it to fail like a kernel does.
+/// Plays the kernel's part for `HostIO` on a fake host tree.
+///
+/// A `rom` attribute serves the ROM bytes only while enabled; every write is recorded. Tests tell it to fail like
+/// a kernel does.
 public final class FakeKernel: HostIO, @unchecked Sendable {
     private let lock = NSLock()
     private var enabled: Set<String> = []

@@ -1,5 +1,6 @@
-/// Builds synthetic PCI option ROMs for tests: legacy x86 and EFI images, chained, with correct checksums unless
-/// told otherwise. No vendor ROM is ever used.
+/// Builds synthetic PCI option ROMs for tests.
+///
+/// Legacy x86 and EFI images, chained, with correct checksums unless told otherwise. No vendor ROM is ever used.
 public struct ROMBuilder: Sendable {
     /// One image of the ROM.
     public struct Image: Sendable {
@@ -7,7 +8,7 @@ public struct ROMBuilder: Sendable {
         public var vendor: UInt16
         /// Device ID in the PCIR structure.
         public var device: UInt16
-        /// 0 x86, 3 EFI, …
+        /// The PCIR code type: 0 x86, 3 EFI.
         public var codeType: UInt8 = 0
         /// Size in 512-byte units.
         public var blocks: Int = 2

@@ -13,7 +13,12 @@ public enum AtomicFile {
     }
 
     /// Writes `bytes` to `path` atomically with `mode`, creating the folder when missing.
-    /// - Parameter backup: keep a different existing file as `<name>.bak` (replacing an older backup).
+    /// - Parameters:
+    ///   - bytes: the new content.
+    ///   - path: the file.
+    ///   - mode: its permissions.
+    ///   - backup: keep a different existing file as `<name>.bak` (replacing an older backup).
+    /// - Returns: where the old content was kept, and whether anything changed.
     /// - Throws: `DevicesError` naming the path; the old file is untouched on failure.
     @discardableResult
     public static func write(_ bytes: [UInt8], to path: FilePath, mode: mode_t = 0o644, backup: Bool = true) throws

@@ -14,7 +14,9 @@ public struct ROMInstallation: Sendable, Hashable, Codable {
 
 extension Host {
     /// Dumps a device's ROM through sysfs: `rom` ← 1, read it, `rom` ← 0 again (also when reading fails).
-    /// - Parameter io: the kernel-attribute access; tests pass a fake that plays the kernel.
+    /// - Parameters:
+    ///   - address: the device.
+    ///   - io: the kernel-attribute access; tests pass a fake that plays the kernel.
     /// - Returns: the ROM's bytes, unchecked.
     /// - Throws: `DevicesError` naming the device, with the likely cause and the ways out when the kernel refuses.
     public func dumpROM(of address: PCIAddress, io: any HostIO = LiveHostIO()) throws -> [UInt8] {

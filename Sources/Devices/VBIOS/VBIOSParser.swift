@@ -6,7 +6,10 @@ public enum VBIOS {
     static let maximumImages = 32
 
     /// Walks `bytes` as the kernel's `pci_get_rom_size` does and judges the result.
-    /// - Parameter device: when given, the ROM must name this vendor and device (directly or in a device list).
+    /// - Parameters:
+    ///   - bytes: the ROM file's content, untrusted.
+    ///   - device: when given, the ROM must name this vendor and device (directly or in a device list).
+    /// - Returns: the images found and every problem, in words.
     public static func check(_ bytes: [UInt8], for device: (vendor: UInt16, device: UInt16)? = nil) -> VBIOSCheck {
         var problems: [String] = []
         var images: [VBIOSImage] = []
@@ -153,8 +156,10 @@ public enum VBIOS {
         }
     }
 
-    /// Where the ROM starts in a file with an nvflash header: the first `55 AA` followed by one byte, `EB` (a
-    /// short jump), ten bytes and ASCII `VIDEO`. Matched on bytes; nil when there is no such place.
+    /// Where the ROM starts in a file with an nvflash header, or nil when there is no such place.
+    ///
+    /// The ROM starts at the first `55 AA` followed by one byte, `EB` (a short jump), ten bytes and ASCII
+    /// `VIDEO`, matched on bytes.
     public static func nvflashHeaderOffset(_ bytes: [UInt8]) -> Int? {
         let video: [UInt8] = Array("VIDEO".utf8)
         guard bytes.count >= 19 else { return nil }
