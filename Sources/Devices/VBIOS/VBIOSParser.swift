@@ -57,8 +57,8 @@ public enum VBIOS {
         }
         var matches: Bool?
         if let device, !images.isEmpty {
-            let vendorID = hex(device.vendor, width: 4)
-            let deviceID = hex(device.device, width: 4)
+            let vendorID = hexadecimal(device.vendor, width: 4)
+            let deviceID = hexadecimal(device.device, width: 4)
             let match = images.contains {
                 $0.vendorID == vendorID && ($0.deviceID == deviceID || $0.deviceList.contains(deviceID))
             }
@@ -119,7 +119,7 @@ public enum VBIOS {
         if revision >= 3 && listPointer != 0 {
             var cursor = pcir + listPointer
             while deviceList.count < 64, let id = u16(bytes, cursor), id != 0 {
-                deviceList.append(hex(id, width: 4))
+                deviceList.append(hexadecimal(id, width: 4))
                 cursor += 2
             }
         }
@@ -132,8 +132,8 @@ public enum VBIOS {
             default: "unknown"
             }
         var image = VBIOSImage(
-            offset: offset, codeType: codeType, vendorID: hex(vendor, width: 4), deviceID: hex(device, width: 4),
-            deviceList: deviceList, classCode: "0x" + hex(classCode, width: 6), length: length, isLast: isLast,
+            offset: offset, codeType: codeType, vendorID: hexadecimal(vendor, width: 4), deviceID: hexadecimal(device, width: 4),
+            deviceList: deviceList, classCode: "0x" + hexadecimal(classCode, width: 6), length: length, isLast: isLast,
             checksumOK: checksumOK)
         if codeTypeValue == 3, let signature = u32(bytes, offset + 4), signature == 0x0EF1 {
             image.efiSubsystem = u16(bytes, offset + 8).map(Int.init)
@@ -152,7 +152,7 @@ public enum VBIOS {
         case 0x0EBC: "ebc"
         case 0x0200: "itanium"
         case 0x01C2: "arm"
-        default: "0x" + hex(machine, width: 4)
+        default: "0x" + hexadecimal(machine, width: 4)
         }
     }
 
@@ -172,23 +172,6 @@ public enum VBIOS {
         return nil
     }
 
-    /// The ROM without its nvflash header: everything from the matched `55 AA` on.
-    /// - Throws: `DevicesError` when there is no header to strip.
-    public static func stripNVFlashHeader(_ bytes: [UInt8], name: String) throws -> [UInt8] {
-        guard let start = nvflashHeaderOffset(bytes) else {
-            throw DevicesError(
-                code: .invalidData,
-                message: "no nvflash header in \(name): no 55 AA … EB … VIDEO pattern found"
-                    + (bytes.starts(with: [0x55, 0xAA]) ? " (the file already starts with a ROM)" : ""))
-        }
-        guard start > 0 else {
-            throw DevicesError(
-                code: .invalidData,
-                message: "no nvflash header in \(name): the file already starts with the ROM (nothing to strip)")
-        }
-        return Array(bytes[start...])
-    }
-
     static func u16(_ bytes: [UInt8], _ at: Int) -> UInt16? {
         guard at >= 0, at + 2 <= bytes.count else { return nil }
         return UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8
@@ -201,4 +184,11 @@ public enum VBIOS {
     }
 
     static func hexOffset(_ offset: Int) -> String { "0x" + String(offset, radix: 16) }
+
+    // This file stands alone (the fuzzer compiles it without the rest of the library), so it keeps its own
+    // formatting helper.
+    static func hexadecimal<T: BinaryInteger>(_ value: T, width: Int) -> String {
+        let digits = String(value, radix: 16)
+        return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+    }
 }
