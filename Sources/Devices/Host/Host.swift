@@ -42,9 +42,23 @@ public struct Host: Sendable {
     public func report() throws -> HostReport {
         try validate()
         let files = self.files
-        let scan = try PCIScanner(files: files, idsPath: pciIDsPath).scan()
+        var scan = try PCIScanner(files: files, idsPath: pciIDsPath).scan()
         let release = try kernelRelease()
-        let rule = ViabilityRule(kernel: release.flatMap(KernelVersion.init(release:)))
+        let kernel = release.flatMap(KernelVersion.init(release:))
+        var onBus: [UInt64: Int] = [:]
+        var inSlot: [PCIAddress: Int] = [:]
+        for device in scan.devices {
+            onBus[UInt64(device.address.domain) << 8 | UInt64(device.address.bus), default: 0] += 1
+            inSlot[device.address.slot, default: 0] += 1
+        }
+        for index in scan.devices.indices {
+            let address = scan.devices[index].address
+            scan.devices[index].reset = ResetReport(
+                device: scan.devices[index],
+                busSiblings: (onBus[UInt64(address.domain) << 8 | UInt64(address.bus)] ?? 1) - 1,
+                functionsInSlot: inSlot[address.slot] ?? 1, kernel: kernel)
+        }
+        let rule = ViabilityRule(kernel: kernel)
         let builder = GroupBuilder(files: files, rule: rule)
         let members = try builder.members()
         var byAddress: [PCIAddress: PCIDevice] = [:]

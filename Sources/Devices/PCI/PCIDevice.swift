@@ -60,6 +60,8 @@ public struct PCIDevice: Sendable, Codable, Hashable {
     public var vendorResetFamily: String?
     /// Whether capabilities past the 64-byte header could be read (root only on a real host).
     public var isConfigComplete: Bool
+    /// How it can be reset between guests (filled in by `Host.report()`).
+    public var reset: ResetReport?
 
     /// The class as a value.
     public var pciClass: PCIClass { PCIClass(rawValue: UInt32(self.class.dropFirst(2), radix: 16) ?? 0) }
@@ -98,6 +100,7 @@ extension PCIDevice {
         try c.encode(numaNode, forKey: .numaNode)
         try c.encode(pcieType, forKey: .pcieType)
         try c.encode(pmNoSoftReset, forKey: .pmNoSoftReset)
+        try c.encode(reset, forKey: .reset)
         try c.encode(resetMethods, forKey: .resetMethods)
         try c.encode(revision, forKey: .revision)
         try c.encode(subsystemDeviceID, forKey: .subsystemDeviceID)

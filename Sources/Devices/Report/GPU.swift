@@ -156,44 +156,7 @@ struct GPUAnalyzer {
             address: gpu.address, vendor: vendor, name: gpu.deviceName, functions: functions.map(\.address),
             companions: companions, isBootVGA: gpu.isBootVGA, isIntegrated: isIntegrated,
             iommuGroup: gpu.iommuGroup, driver: gpu.driver, status: status.rawValue, reasons: reasons,
-            reset: ResetAssessment(device: gpu, functions: functions).lines)
-    }
-}
-
-/// How a device can be reset between guests, in words.
-struct ResetAssessment {
-    let device: PCIDevice
-    let functions: [PCIDevice]
-
-    var lines: [String] {
-        var lines: [String] = []
-        let isAMDDisplay = device.vendor == ResetQuirks.amdGPUVendor && device.pciClass.isDisplay
-        if !device.resetMethods.isEmpty {
-            lines.append("kernel reset methods: " + device.resetMethods.joined(separator: ", "))
-        } else if device.hasResetAttribute {
-            lines.append("the kernel can reset it (no reset_method list: kernel before 5.15)")
-        } else {
-            lines.append("the kernel offers no reset for it: a guest reboot may leave it in a bad state")
-        }
-        if ResetQuirks.hasNoFLRQuirk(vendor: device.vendor, device: device.device) {
-            lines.append("FLR is disabled by a kernel quirk (it hangs this device)")
-        } else if device.supportsFLR {
-            lines.append("supports function-level reset (FLR)")
-        }
-        if isAMDDisplay && device.pmNoSoftReset == false {
-            lines.append("PM reset is not trusted: the kernel marks AMD GPUs NO_PM_RESET (it has no effect on them)")
-        }
-        if let family = ResetQuirks.vendorResetFamilies.first(where: { $0.name == device.vendorResetFamily }) {
-            lines.append(
-                "AMD reset bug (\(family.name): \(family.products)): install vendor-reset, load it before vfio-pci, "
-                    + "and set reset_method to device_specific (udev rule) on kernels 5.15 and later")
-        } else if isAMDDisplay {
-            lines.append("not in the vendor-reset table: no known reset fix applies if it fails to come back")
-        }
-        if functions.count > 1 && !device.supportsFLR {
-            lines.append("a bus reset needs every function of the card (\(functions.count)) given to the guest")
-        }
-        return lines
+            reset: gpu.reset?.summary ?? [])
     }
 }
 

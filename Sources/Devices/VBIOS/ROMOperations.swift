@@ -20,6 +20,7 @@ extension Host {
     /// - Returns: the ROM's bytes, unchecked.
     /// - Throws: `DevicesError` naming the device, with the likely cause and the ways out when the kernel refuses.
     public func dumpROM(of address: PCIAddress, io: any HostIO = LiveHostIO()) throws -> [UInt8] {
+        try validate()
         let files = self.files
         let directory = files.path(HostPaths.pciDevices.appending(address.description))
         guard files.exists(directory) else {
@@ -95,6 +96,7 @@ extension Host {
     /// The vendor and device IDs of a PCI function, from sysfs.
     /// - Throws: `DevicesError` when the device does not exist or its IDs are unreadable.
     public func ids(of address: PCIAddress) throws -> (vendor: UInt16, device: UInt16) {
+        try validate()
         let files = self.files
         let directory = files.path(HostPaths.pciDevices.appending(address.description))
         guard files.exists(directory) else {

@@ -132,7 +132,8 @@ public enum VBIOS {
             default: "unknown"
             }
         var image = VBIOSImage(
-            offset: offset, codeType: codeType, vendorID: hexadecimal(vendor, width: 4), deviceID: hexadecimal(device, width: 4),
+            offset: offset, codeType: codeType, vendorID: hexadecimal(vendor, width: 4),
+            deviceID: hexadecimal(device, width: 4),
             deviceList: deviceList, classCode: "0x" + hexadecimal(classCode, width: 6), length: length, isLast: isLast,
             checksumOK: checksumOK)
         if codeTypeValue == 3, let signature = u32(bytes, offset + 4), signature == 0x0EF1 {

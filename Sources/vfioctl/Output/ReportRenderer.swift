@@ -111,6 +111,14 @@ struct ReportRenderer {
         if !device.isConfigComplete {
             rows.append(("config space", "only the first 64 bytes were readable (run as root)"))
         }
+        if let reset = device.reset {
+            rows.append(("reset", reset.summary.first ?? "-"))
+            for line in reset.summary.dropFirst() { rows.append(("", line)) }
+            rows.append(
+                ("bus reset", reset.busReset ? "possible (alone on its bus)" : "not alone (other functions on its bus)")
+            )
+            if let rule = reset.vendorResetRule { rows.append(("udev rule", rule)) }
+        }
         let width = rows.map(\.0.count).max() ?? 0
         var lines = rows.map { $0.0 + String(repeating: " ", count: width - $0.0.count + 2) + $0.1 }
         if let id = device.iommuGroup, let group = report.group(id) {
