@@ -4,27 +4,50 @@ import SystemPackage
 
 /// Plays the kernel's part for `HostIO` on a fake host tree.
 ///
-/// A `rom` attribute serves the ROM bytes only while enabled; every write is recorded. Tests tell it to fail like
-/// a kernel does.
+/// A `rom` attribute serves the ROM bytes only while enabled. Driver attributes behave as the PCI core's do:
+/// `driver_override`, a driver's `unbind` and `bind`, `drivers_probe` (which binds the override, else the driver
+/// the device had when the kernel was created), `/dev/vfio/<group>` appearing and going with vfio-pci, and
+/// `modprobe` creating `/sys/module/<name>`. Every write is recorded; tests tell it to fail like a kernel does.
 public final class FakeKernel: HostIO, @unchecked Sendable {
     private let lock = NSLock()
     private var enabled: Set<String> = []
     private var log: [String] = []
-    /// ROM reads that fail with EIO, by device directory name.
+    private let root: String?
+    private var natural: [String: String] = [:]
+    /// ROM reads that fail with EIO, by device address.
     public var refuseROM: Set<String> = []
     /// Writes that fail with EACCES (not root).
     public var denyWrites = false
+    /// Devices whose `driver_override` refuses writes.
+    public var refuseOverride: Set<String> = []
+    /// Devices whose driver's `unbind` hangs (the write times out).
+    public var hangUnbind: Set<String> = []
+    /// Devices vfio-pci refuses to probe.
+    public var refuseVFIO: Set<String> = []
 
-    /// Creates a kernel with nothing enabled.
-    public init() {}
+    /// Creates a kernel for ROM tests only.
+    public init() {
+        root = nil
+    }
 
-    /// Every write, as `<attribute path suffix> <- <text>`.
+    /// Creates the kernel of a fake host: each device's current driver is the one it probes to naturally.
+    public init(host: FakeHost) throws {
+        root = host.root
+        let devices = host.path("/sys/bus/pci/devices")
+        for address in try FileManager.default.contentsOfDirectory(atPath: devices) {
+            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(devices)/\(address)/driver") {
+                natural[address] = (target as NSString).lastPathComponent
+            }
+        }
+    }
+
+    /// Every write, as `<device or driver>/<attribute> <- <text>`, and `modprobe NAME`.
     public var writes: [String] { lock.withLock { log } }
 
     /// Whether the ROM of a device is switched on now.
     public func isROMEnabled(_ address: String) -> Bool { lock.withLock { enabled.contains(address) } }
 
-    /// Serves `rom` only while enabled (else reads 0 bytes, as an unenabled ROM does); other files are read plainly.
+    /// Serves `rom` only while enabled (else reads 0 bytes); other files are read plainly.
     public func read(_ path: FilePath) throws -> [UInt8]? {
         if path.lastComponent?.string == "rom" {
             let device = path.removingLastComponent().lastComponent?.string ?? ""
@@ -36,21 +59,116 @@ public final class FakeKernel: HostIO, @unchecked Sendable {
         return try LiveHostIO().read(path)
     }
 
+    /// A hanging unbind is reported as the live implementation reports it.
+    public func write(_ bytes: [UInt8], to path: FilePath, timeout: Duration) throws {
+        let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if path.lastComponent?.string == "unbind", lock.withLock({ hangUnbind.contains(text) }) {
+            lock.withLock {
+                log.append("\(path.removingLastComponent().lastComponent?.string ?? "")/unbind <- \(text) (hung)")
+            }
+            throw DevicesError(code: .timeout, message: "writing \(text) to \(path) did not return within \(timeout)")
+        }
+        try write(bytes, to: path)
+    }
+
+    /// Creates `/sys/module/<name>`.
+    public func loadModule(_ name: String) throws {
+        lock.withLock { log.append("modprobe \(name)") }
+        guard let root else { return }
+        try FileManager.default.createDirectory(
+            atPath: root + "/sys/module/" + name.replacingOccurrences(of: "-", with: "_"),
+            withIntermediateDirectories: true)
+    }
+
     /// Records the write and applies what the kernel would do.
     public func write(_ bytes: [UInt8], to path: FilePath) throws {
-        let text = String(decoding: bytes, as: UTF8.self)
+        let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         let name = path.lastComponent?.string ?? ""
-        let device = path.removingLastComponent().lastComponent?.string ?? ""
-        lock.withLock { log.append("\(device)/\(name) <- \(text)") }
-        if denyWrites {
-            throw DevicesError(
-                code: .permissionDenied, message: "cannot write \(path): permission denied (run as root)",
-                cause: Errno.permissionDenied)
-        }
-        if name == "rom" {
+        let owner = path.removingLastComponent().lastComponent?.string ?? ""
+        lock.withLock { log.append("\(owner)/\(name) <- \(text)") }
+        if denyWrites { throw error(path, .permissionDenied) }
+        switch name {
+        case "rom":
             lock.withLock {
-                if text.hasPrefix("0") { enabled.remove(device) } else { enabled.insert(device) }
+                if text.hasPrefix("0") { enabled.remove(owner) } else { enabled.insert(owner) }
+            }
+        case "driver_override":
+            if lock.withLock({ refuseOverride.contains(owner) }) { throw error(path, .invalidArgument) }
+            try (text.isEmpty ? "(null)\n" : text + "\n").write(toFile: path.string, atomically: false, encoding: .utf8)
+        case "unbind":
+            try unbind(text, from: owner)
+        case "bind":
+            try bind(text, to: owner, path: path)
+        case "drivers_probe":
+            try probe(text)
+        default:
+            break
+        }
+    }
+
+    private func device(_ address: String) -> String { (root ?? "") + "/sys/bus/pci/devices/" + address }
+
+    private func driverOf(_ address: String) -> String? {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: device(address) + "/driver"))
+            .map { ($0 as NSString).lastPathComponent }
+    }
+
+    private func override(_ address: String) -> String? {
+        let text = (try? String(contentsOfFile: device(address) + "/driver_override", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        return text == "(null)" || text?.isEmpty == true ? nil : text
+    }
+
+    private func group(_ address: String) -> String? {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: device(address) + "/iommu_group"))
+            .map { ($0 as NSString).lastPathComponent }
+    }
+
+    private func unbind(_ address: String, from driver: String) throws {
+        guard driverOf(address) == driver else {
+            throw error(FilePath(device(address)), .operationNotSupportedByDevice)
+        }
+        try FileManager.default.removeItem(atPath: device(address) + "/driver")
+        try? FileManager.default.removeItem(atPath: (root ?? "") + "/sys/bus/pci/drivers/\(driver)/\(address)")
+        if driver == "vfio-pci", let group = group(address) {
+            let members =
+                (try? FileManager.default.contentsOfDirectory(
+                    atPath: (root ?? "") + "/sys/kernel/iommu_groups/\(group)/devices")) ?? []
+            if !members.contains(where: { driverOf($0) == "vfio-pci" }) {
+                try? FileManager.default.removeItem(atPath: (root ?? "") + "/dev/vfio/\(group)")
             }
         }
+    }
+
+    private func bind(_ address: String, to driver: String, path: FilePath) throws {
+        guard driverOf(address) == nil else { throw error(path, .resourceBusy) }
+        if let override = override(address), override != driver { throw error(path, .operationNotSupportedByDevice) }
+        if driver == "vfio-pci" && lock.withLock({ refuseVFIO.contains(address) }) {
+            throw error(path, .invalidArgument)
+        }
+        let driverDir = (root ?? "") + "/sys/bus/pci/drivers/\(driver)"
+        try FileManager.default.createDirectory(atPath: driverDir, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: device(address) + "/driver", withDestinationPath: driverDir)
+        try? FileManager.default.createSymbolicLink(
+            atPath: driverDir + "/" + address, withDestinationPath: device(address))
+        if driver == "vfio-pci", let group = group(address) {
+            try FileManager.default.createDirectory(
+                atPath: (root ?? "") + "/dev/vfio", withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: (root ?? "") + "/dev/vfio/\(group)", contents: Data())
+        }
+    }
+
+    private func probe(_ address: String) throws {
+        guard driverOf(address) == nil else { return }
+        let candidate = override(address) ?? natural[address]
+        guard let candidate else { return }
+        let module = (root ?? "") + "/sys/module/" + candidate.replacingOccurrences(of: "-", with: "_")
+        if candidate == "vfio-pci" && !FileManager.default.fileExists(atPath: module) { return }
+        if candidate == "vfio-pci" && lock.withLock({ refuseVFIO.contains(address) }) { return }
+        try bind(address, to: candidate, path: FilePath((root ?? "") + "/sys/bus/pci/drivers_probe"))
+    }
+
+    private func error(_ path: FilePath, _ errno: Errno) -> DevicesError {
+        DevicesError(code: .io, message: "cannot write \(path): \(errno)", cause: errno)
     }
 }

@@ -15,12 +15,26 @@ public protocol HostIO: Sendable {
     /// Writes `bytes` to an existing attribute in one `write(2)`, as `echo … > attribute` does.
     /// - Throws: `DevicesError` carrying the errno.
     func write(_ bytes: [UInt8], to path: FilePath) throws
+
+    /// Writes like `write(_:to:)`, but gives up after `timeout` when the kernel does not return (a driver's
+    /// `unbind` that hangs must not hang vfioctl).
+    /// - Throws: `DevicesError` with code `.timeout` when the write did not finish in time.
+    func write(_ bytes: [UInt8], to path: FilePath, timeout: Duration) throws
+
+    /// Loads a kernel module (`modprobe NAME`).
+    /// - Throws: `DevicesError` when it cannot be loaded.
+    func loadModule(_ name: String) throws
 }
 
 extension HostIO {
     /// Writes a short text (a driver name, an address, `1`) to an attribute.
     public func write(_ text: String, to path: FilePath) throws {
         try write(Array(text.utf8), to: path)
+    }
+
+    /// Writes a short text with a time limit.
+    public func write(_ text: String, to path: FilePath, timeout: Duration) throws {
+        try write(Array(text.utf8), to: path, timeout: timeout)
     }
 }
 
@@ -49,6 +63,40 @@ public struct LiveHostIO: HostIO {
             }
             if n == 0 { return result }
             result.append(contentsOf: chunk[0..<n])
+        }
+    }
+
+    /// Writes in a child process and stops waiting after `timeout`: a write stuck in the kernel leaves only that
+    /// child behind, and vfioctl reports it.
+    public func write(_ bytes: [UInt8], to path: FilePath, timeout: Duration) throws {
+        let text = String(decoding: bytes, as: UTF8.self)
+        let result = try ChildProcess.run(
+            "/bin/sh", ["-c", "printf '%s' \"$1\" > \"$2\"", "sh", text, path.string], timeout: timeout)
+        switch result {
+        case .exited(0, _):
+            return
+        case .exited(_, let output):
+            let reason = output.split(separator: "\n").last.map { String($0.split(separator: ":").last ?? $0) }
+            throw DevicesError(
+                code: .io,
+                message: "cannot write \(path): \((reason ?? "write failed").trimmingWhitespace().lowercased())")
+        case .timedOut(let pid):
+            throw DevicesError(
+                code: .timeout,
+                message: "writing \(text) to \(path) did not return within \(timeout) (the driver hangs; process "
+                    + "\(pid) is still stuck in the kernel); stopped here, a reboot may be needed")
+        }
+    }
+
+    /// Runs `modprobe NAME`.
+    public func loadModule(_ name: String) throws {
+        let result = try ChildProcess.run("/sbin/modprobe", [name], timeout: .seconds(60))
+        guard case .exited(0, _) = result else {
+            var detail = "timed out"
+            if case .exited(let status, let output) = result {
+                detail = output.trimmingWhitespace().isEmpty ? "exit status \(status)" : output.trimmingWhitespace()
+            }
+            throw DevicesError(code: .unavailable, message: "cannot load the \(name) module: \(detail)")
         }
     }
 

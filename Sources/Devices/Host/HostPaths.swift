@@ -50,6 +50,18 @@ public enum HostPaths {
     public static let processes = FilePath("/proc")
     /// `/etc/modprobe.d`: module options.
     public static let modprobeConfig = FilePath("/etc/modprobe.d")
+    /// `/proc/mounts`: mounted filesystems.
+    public static let mounts = FilePath("/proc/mounts")
+    /// `/proc/swaps`: active swap devices.
+    public static let swaps = FilePath("/proc/swaps")
+    /// `/proc/net/route`: the IPv4 routing table (the default route's interface).
+    public static let routes = FilePath("/proc/net/route")
+    /// `/sys/class/block`: block devices, linked into the device tree.
+    public static let blockClass = FilePath("/sys/class/block")
+    /// `/dev/dri`: DRM device nodes.
+    public static let driNodes = FilePath("/dev/dri")
+    /// `/run/vfioctl/bindings.json`: which driver each function had before vfioctl bound it.
+    public static let bindingState = FilePath("/run/vfioctl/bindings.json")
     /// `/run/vfioctl`: state that lives until reboot.
     public static let runState = FilePath("/run/vfioctl")
 }

@@ -9,6 +9,9 @@ func reportingFailures(_ body: () throws -> Void) throws {
     } catch let error as DevicesError {
         printError("vfioctl: \(error.message)")
         throw ExitCode(exitStatus(for: error.code))
+    } catch let failure as BindFailure {
+        printError("vfioctl: \(failure)")
+        throw ExitCode(exitStatus(for: failure.error.code))
     }
 }
 

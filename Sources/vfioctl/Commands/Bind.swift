@@ -1,0 +1,127 @@
+import ArgumentParser
+import Devices
+
+/// Parses bind targets.
+private func targets(_ texts: [String]) throws -> [BindTarget] {
+    try texts.map { text in
+        guard let target = BindTarget(text) else {
+            throw ValidationError(
+                "'\(text)' is not a device: use an address (0000:01:00.0, 01:00.0), vendor:device (10de:2484) or gpu:N")
+        }
+        return target
+    }
+}
+
+/// Prints what happened to each function.
+private func printOutcomes(_ outcomes: [FunctionOutcome]) {
+    var table = Table("FUNCTION", "BEFORE", "NOW", "RESULT")
+    for outcome in outcomes {
+        table.add([
+            outcome.address.description, outcome.originalDriver ?? "none", outcome.driver ?? "none",
+            outcome.result + (outcome.detail.map { " (\($0))" } ?? ""),
+        ])
+    }
+    print(table.render())
+}
+
+extension VFIOCtl {
+    struct Bind: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Hand devices to vfio-pci: whole GPUs, checked first, rolled back on failure.",
+            discussion: """
+                TARGET is an address (0000:01:00.0, 01:00.0), vendor:device, or gpu:N (the Nth GPU of \
+                `vfioctl list --gpus`). A GPU brings its companion functions (audio, USB, UCSI) unless --only. \
+                Everything is checked before anything is touched: the group must be viable afterwards, and the \
+                boot GPU, a GPU in use, a disk controller with mounted filesystems or the NIC carrying the default \
+                route are refused unless --force. Per function vfioctl writes driver_override, unbinds the old \
+                driver (with a time limit), reprobes and verifies; on any failure every function is returned to \
+                its driver. It never uses new_id.
+                """)
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+
+        @Argument(help: ArgumentHelp("Devices to bind.", valueName: "target"))
+        var target: [String]
+
+        @Flag(name: .long, help: "Also bind every other endpoint of each IOMMU group.")
+        var group = false
+
+        @Flag(name: .long, help: "Bind only the named functions, not a GPU's companions.")
+        var only = false
+
+        @Flag(name: .long, help: "Bind even the boot GPU or a device the host is using.")
+        var force = false
+
+        @Flag(name: .customLong("dry-run"), help: "Print the exact sysfs writes, in order, and change nothing.")
+        var dryRun = false
+
+        @Option(name: .long, help: ArgumentHelp("Seconds one driver unbind may take.", valueName: "seconds"))
+        var timeout: Int = 10
+
+        func validate() throws {
+            guard !target.isEmpty else { throw ValidationError("name at least one device to bind") }
+            _ = try targets(target)
+            guard timeout > 0 else { throw ValidationError("--timeout takes a number of seconds above 0") }
+        }
+
+        func run() throws {
+            try reportingFailures {
+                let options = BindOptions(group: group, only: only, force: force, unbindTimeout: .seconds(timeout))
+                let host = global.host
+                let plan = try host.planBind(try targets(target), options: options)
+                for note in plan.notes { printError("note: \(note)") }
+                if dryRun {
+                    if output.json { return try printJSON(plan) }
+                    if plan.steps.isEmpty { print("# nothing to do: already on vfio-pci") }
+                    for step in plan.steps { print(step.description) }
+                    return
+                }
+                let outcomes = try host.bind(plan, options: options)
+                if output.json { return try printJSON(outcomes) }
+                printOutcomes(outcomes)
+            }
+        }
+    }
+
+    struct Unbind: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Give devices back: clear the override and return each to the driver it had before.",
+            discussion: """
+                The driver each function had is remembered under /run/vfioctl when vfioctl binds it; without \
+                that, the kernel probes whatever driver matches.
+                """)
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+
+        @Argument(help: ArgumentHelp("Devices to give back.", valueName: "target"))
+        var target: [String]
+
+        @Flag(name: .customLong("dry-run"), help: "Print the exact sysfs writes, in order, and change nothing.")
+        var dryRun = false
+
+        func validate() throws {
+            guard !target.isEmpty else { throw ValidationError("name at least one device to unbind") }
+            _ = try targets(target)
+        }
+
+        func run() throws {
+            try reportingFailures {
+                let host = global.host
+                let plan = try host.planUnbind(try targets(target))
+                if dryRun {
+                    for step in plan.steps { print(step.description) }
+                    return
+                }
+                let outcomes = try host.unbind(plan.functions)
+                if output.json {
+                    try printJSON(outcomes)
+                } else {
+                    printOutcomes(outcomes)
+                }
+                if outcomes.contains(where: { $0.result != "unbound" }) { throw ExitCode(74) }
+            }
+        }
+    }
+}
