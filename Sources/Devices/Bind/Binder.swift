@@ -68,9 +68,15 @@ struct BindingState: Codable {
 }
 
 extension Host {
-    /// Carries out a bind plan: per function `driver_override`, the old driver's `unbind` (with a time limit),
-    /// `drivers_probe`, then checks `driver` and `/dev/vfio/<group>`. On any failure every function touched is
-    /// returned to its original driver, in reverse order.
+    /// Carries out a bind plan, rolling back in reverse order on any failure.
+    ///
+    /// Per function: `driver_override`, the old driver's `unbind` (with a time limit), `drivers_probe`, then
+    /// checks of `driver` and `/dev/vfio/<group>`. On a failure every function touched is returned to its original
+    /// driver.
+    /// - Parameters:
+    ///   - plan: the checked plan from `planBind`.
+    ///   - options: the unbind time limit.
+    ///   - io: the kernel-attribute access.
     /// - Returns: what happened to each function.
     /// - Throws: `BindFailure` with the first error and where every function ended up.
     public func bind(_ plan: BindPlan, options: BindOptions, io: any HostIO = LiveHostIO()) throws -> [FunctionOutcome]
@@ -130,8 +136,9 @@ extension Host {
         }
     }
 
-    /// Returns a function to `driver` (or to whatever the kernel probes when nil): off its current driver, the
-    /// override cleared, then bound. Never throws: the outcome says what happened.
+    /// Returns a function to `driver`, or to whatever the kernel probes when nil.
+    ///
+    /// Off its current driver, the override cleared, then bound. Never throws: the outcome says what happened.
     func restore(_ address: PCIAddress, to driver: String?, io: any HostIO) -> FunctionOutcome {
         let device = HostPaths.pciDevices.appending(address.description)
         var problems: [String] = []

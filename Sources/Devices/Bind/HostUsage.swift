@@ -1,7 +1,9 @@
 import SystemPackage
 
-/// What on the host is using a device right now: processes holding its DRM nodes, mounted filesystems on its
-/// disks, the default route through its network interfaces. Binding such a device takes it away from the host.
+/// What on the host is using a device right now.
+///
+/// Processes holding its DRM nodes, mounted filesystems on its disks, the default route through its network
+/// interfaces: binding such a device takes it away from the host.
 struct HostUsage {
     let files: HostFiles
 
