@@ -169,6 +169,6 @@ public final class FakeKernel: HostIO, @unchecked Sendable {
     }
 
     private func error(_ path: FilePath, _ errno: Errno) -> DevicesError {
-        DevicesError(code: .io, message: "cannot write \(path): \(errno)", cause: errno)
+        DevicesError.write(path, errno)
     }
 }

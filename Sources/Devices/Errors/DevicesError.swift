@@ -89,12 +89,12 @@ extension DevicesError {
     }
 
     /// Reading `path` failed with `errno`.
-    static func read(_ path: FilePath, _ errno: Errno) -> DevicesError {
+    public static func read(_ path: FilePath, _ errno: Errno) -> DevicesError {
         DevicesError(code: code(for: errno), message: "cannot read \(path): \(hint(for: errno))", cause: errno)
     }
 
     /// Writing `path` failed with `errno`.
-    static func write(_ path: FilePath, _ errno: Errno) -> DevicesError {
+    public static func write(_ path: FilePath, _ errno: Errno) -> DevicesError {
         DevicesError(code: code(for: errno), message: "cannot write \(path): \(hint(for: errno))", cause: errno)
     }
 }

@@ -57,7 +57,8 @@ struct ReportRenderer {
         guard !gpus.isEmpty else { return "no GPU (PCI class 0x03) found" }
         var lines: [String] = []
         for gpu in gpus {
-            var title = "\(gpu.address)  \(gpu.vendor)  \(gpu.status)"
+            let number = (report.gpus.firstIndex(of: gpu) ?? 0) + 1
+            var title = "gpu:\(number)  \(gpu.address)  \(gpu.vendor)  \(gpu.status)"
             if let name = gpu.name { title += "  \(name)" }
             var traits: [String] = []
             if gpu.isIntegrated { traits.append("integrated") }
