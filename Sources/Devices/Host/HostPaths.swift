@@ -62,6 +62,18 @@ public enum HostPaths {
     public static let driNodes = FilePath("/dev/dri")
     /// `/run/vfioctl/bindings.json`: which driver each function had before vfioctl bound it.
     public static let bindingState = FilePath("/run/vfioctl/bindings.json")
+    /// `/etc/udev/rules.d`: local udev rules.
+    public static let udevRules = FilePath("/etc/udev/rules.d")
+    /// `/etc/initramfs-tools/modules`: modules Debian's initramfs loads early (the user's file).
+    public static let initramfsModules = FilePath("/etc/initramfs-tools/modules")
+    /// `/etc/dracut.conf.d`: dracut drop-ins.
+    public static let dracutConfig = FilePath("/etc/dracut.conf.d")
+    /// `/etc/mkinitcpio.conf.d`: mkinitcpio drop-ins.
+    public static let mkinitcpioConfig = FilePath("/etc/mkinitcpio.conf.d")
+    /// `/etc/default/grub`: GRUB's settings (the user's file, never edited).
+    public static let grubDefaults = FilePath("/etc/default/grub")
+    /// `/etc/default/grub.d/vfioctl.cfg`: vfioctl's GRUB drop-in.
+    public static let grubDropIn = FilePath("/etc/default/grub.d/vfioctl.cfg")
     /// `/run/vfioctl`: state that lives until reboot.
     public static let runState = FilePath("/run/vfioctl")
 }

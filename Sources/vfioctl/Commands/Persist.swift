@@ -1,0 +1,75 @@
+import ArgumentParser
+import Devices
+
+extension PersistMethod: ExpressibleByArgument {}
+
+extension VFIOCtl {
+    struct Persist: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make vfio-pci take devices at every boot: modprobe.d, the initramfs, the kernel command line.",
+            discussion: """
+                Writes /etc/modprobe.d/vfioctl.conf (options vfio-pci ids=…, softdep lines so GPU drivers wait \
+                for vfio-pci), the initramfs configuration of the tool the host uses (initramfs-tools, dracut, \
+                mkinitcpio; vfio_virqfd only before Linux 6.2) and a GRUB drop-in with the IOMMU options, never \
+                rewriting the user's own settings, then prints the commands that regenerate the initramfs and the \
+                bootloader configuration. When another device shares a vendor:device ID, the devices are bound by \
+                address instead (a udev rule setting driver_override, as driverctl does). Every file is written \
+                atomically with a backup; --remove restores what was there.
+                """)
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+
+        @Argument(help: ArgumentHelp("Devices to bind at boot (not needed with --remove).", valueName: "target"))
+        var target: [String] = []
+
+        @Option(
+            name: .long,
+            help: ArgumentHelp("ids (modprobe.d) or override (udev rule per address).", valueName: "method"))
+        var method: PersistMethod?
+
+        @Flag(name: .long, help: "Also take every other endpoint of each IOMMU group.")
+        var group = false
+
+        @Flag(name: .long, help: "Only the named functions, not a GPU's companions.")
+        var only = false
+
+        @Flag(name: .long, help: "Take vfioctl's persistence out again.")
+        var remove = false
+
+        @Flag(name: .customLong("dry-run"), help: "Print the files and their content, and change nothing.")
+        var dryRun = false
+
+        func validate() throws {
+            if !remove && target.isEmpty { throw ValidationError("name the devices to persist (or --remove)") }
+            if remove && !target.isEmpty {
+                throw ValidationError("--remove takes no devices: it removes everything vfioctl wrote")
+            }
+            for text in target where BindTarget(text) == nil {
+                throw ValidationError("'\(text)' is not a device: use an address, vendor:device or gpu:N")
+            }
+        }
+
+        func run() throws {
+            try reportingFailures {
+                let host = global.host
+                let plan = try host.planPersist(
+                    target.compactMap(BindTarget.init), options: BindOptions(group: group, only: only),
+                    method: method, remove: remove)
+                for note in plan.notes { printError("note: \(note)") }
+                if dryRun {
+                    if output.json { return try printJSON(plan) }
+                    for file in plan.files { print("--- \(file.path)\n\(file.content)", terminator: "") }
+                    for path in plan.removals { print("--- remove \(path)") }
+                    for command in plan.commands { print("then run: \(command)") }
+                    return
+                }
+                let result = try host.applyPersist(plan)
+                for path in result.written { print("wrote \(path)") }
+                for path in result.removed { print("removed \(path)") }
+                if result.written.isEmpty && result.removed.isEmpty { print("nothing changed") }
+                for command in plan.commands { print("then run: \(command)") }
+            }
+        }
+    }
+}
