@@ -154,7 +154,10 @@ public final class FakeKernel: HostIO, @unchecked Sendable {
         if driver == "vfio-pci", let group = group(address) {
             try FileManager.default.createDirectory(
                 atPath: (root ?? "") + "/dev/vfio", withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: (root ?? "") + "/dev/vfio/\(group)", contents: Data())
+            let node = (root ?? "") + "/dev/vfio/\(group)"
+            guard FileManager.default.createFile(atPath: node, contents: Data()) else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: node])
+            }
         }
     }
 
