@@ -35,3 +35,13 @@ struct OutputOptions: ParsableArguments {
     @Flag(name: .long, help: "Print JSON (sorted keys) instead of a table.")
     var json = false
 }
+
+/// The user behind sudo, else the current user; nil for root.
+func invokingUser() -> String? {
+    for name in ["SUDO_USER", "USER"] {
+        if let value = getenv(name).map({ String(cString: $0) }), !value.isEmpty, value != "root" {
+            return value
+        }
+    }
+    return nil
+}

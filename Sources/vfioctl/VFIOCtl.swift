@@ -20,7 +20,9 @@ struct VFIOCtl: ParsableCommand {
             conflict with the host's state; 77 permission denied (run as root).
             """,
         version: version,
-        subcommands: [List.self, Show.self, Bind.self, Unbind.self, Persist.self, Input.self, VBIOSCommand.self],
+        subcommands: [
+            List.self, Show.self, Doctor.self, Bind.self, Unbind.self, Persist.self, Input.self, VBIOSCommand.self,
+        ],
         defaultSubcommand: List.self
     )
 }

@@ -86,4 +86,50 @@ extension FakeHost {
         try host.write("/sys/firmware/acpi/tables/DMAR", [0x44, 0x4D, 0x41, 0x52])
         return host
     }
+
+    /// The workstation fixture made a complete passthrough host: KVM, remapped interrupts, vfio loaded, 2 MiB
+    /// pages, QEMU/libvirt/OVMF on Debian, a USB keyboard and mouse allowed by qemu.conf.
+    public static func preparedWorkstation() throws -> FakeHost {
+        let fake = try FakeHost.workstation()
+        try fake.setCPU(vendor: "GenuineIntel")
+        try fake.write("/proc/sys/kernel/osrelease", "6.1.0-26-amd64\n")
+        try fake.write("/dev/kvm", "")
+        try fake.write(
+            "/proc/interrupts",
+            "            CPU0\n  0:         45   IO-APIC   2-edge      timer\n 24:          0  IR-PCI-MSI 512000-edge "
+                + "ahci\n 25:        310  IR-IO-APIC   9-fasteoi   acpi\n")
+        try fake.write("/sys/class/iommu/dmar0/intel-iommu/ecap", "f0205e\n")
+        for module in ["vfio", "vfio_iommu_type1", "vfio_pci"] { try fake.write("/sys/module/\(module)/refcnt", "0\n") }
+        try fake.write("/dev/vfio/vfio", "")
+        try fake.write("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "8192\n")
+        try fake.write("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", "8192\n")
+        try fake.write("/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages", "0\n")
+        try fake.write("/sys/kernel/mm/transparent_hugepage/enabled", "always [madvise] never\n")
+        try fake.write("/usr/bin/qemu-system-x86_64", "")
+        try fake.write("/usr/sbin/libvirtd", "")
+        try fake.write("/usr/bin/virsh", "")
+        try fake.write("/usr/share/OVMF/OVMF_CODE_4M.fd", "")
+        try fake.write("/etc/os-release", "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n")
+        var keyboard = FakeInputDevice.keyboard(
+            event: 3, name: "Cherry USB keyboard", physical: "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-1")
+        keyboard.byID = ["usb-Cherry_USB_keyboard-event-kbd"]
+        var mouse = FakeInputDevice.mouse(
+            event: 5, name: "Logitech USB Optical Mouse", physical: "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-2")
+        mouse.byID = ["usb-Logitech_USB_Optical_Mouse-event-mouse"]
+        try fake.add(keyboard)
+        try fake.add(mouse)
+        try fake.write(
+            "/etc/libvirt/qemu.conf",
+            """
+            # user = "root"
+            cgroup_device_acl = [
+                "/dev/null", "/dev/full", "/dev/zero",
+                "/dev/random", "/dev/urandom", "/dev/ptmx", "/dev/kvm",
+                "/dev/input/by-id/usb-Cherry_USB_keyboard-event-kbd",
+                "/dev/input/by-id/usb-Logitech_USB_Optical_Mouse-event-mouse"
+            ]
+
+            """)
+        return fake
+    }
 }

@@ -76,4 +76,30 @@ public enum HostPaths {
     public static let grubDropIn = FilePath("/etc/default/grub.d/vfioctl.cfg")
     /// `/run/vfioctl`: state that lives until reboot.
     public static let runState = FilePath("/run/vfioctl")
+    /// `/proc/interrupts`: interrupt chips; `IR-` in a chip name means interrupt remapping is on.
+    public static let interrupts = FilePath("/proc/interrupts")
+    /// `/proc/meminfo`: memory and the default hugepage size.
+    public static let meminfo = FilePath("/proc/meminfo")
+    /// `/sys/kernel/mm/hugepages`: one directory per hugepage size (`hugepages-2048kB`).
+    public static let hugepages = FilePath("/sys/kernel/mm/hugepages")
+    /// `/sys/kernel/mm/transparent_hugepage/enabled`: `always [madvise] never`.
+    public static let transparentHugepages = FilePath("/sys/kernel/mm/transparent_hugepage/enabled")
+    /// `/lib/modules`: one directory per installed kernel, with `modules.dep` and `modules.builtin`.
+    public static let kernelModules = FilePath("/lib/modules")
+    /// `/dev/kvm`: KVM's device node.
+    public static let kvm = FilePath("/dev/kvm")
+    /// `/dev/vfio/vfio`: the vfio container node.
+    public static let vfioContainer = FilePath("/dev/vfio/vfio")
+    /// `/etc/os-release`: the distribution (`ID`, `ID_LIKE`), for install commands.
+    public static let osRelease = FilePath("/etc/os-release")
+    /// Where programs are installed, searched in order.
+    public static let programDirectories = [
+        FilePath("/usr/local/sbin"), FilePath("/usr/local/bin"), FilePath("/usr/sbin"), FilePath("/usr/bin"),
+        FilePath("/usr/libexec"), FilePath("/sbin"), FilePath("/bin"),
+    ]
+    /// Where distributions install OVMF (UEFI firmware for x86-64 guests).
+    public static let ovmfDirectories = [
+        FilePath("/usr/share/OVMF"), FilePath("/usr/share/edk2/ovmf"), FilePath("/usr/share/edk2/x64"),
+        FilePath("/usr/share/edk2-ovmf/x64"), FilePath("/usr/share/edk2-ovmf"), FilePath("/usr/share/qemu"),
+    ]
 }

@@ -123,14 +123,18 @@ extension Host {
                 code: .invalidData,
                 message: "\(source) is not a usable ROM for \(address): " + check.problems.joined(separator: "; "))
         }
-        let name =
-            "\(hex(ids.vendor, width: 4))-\(hex(ids.device, width: 4))-"
-            + address.description.replacingOccurrences(of: ":", with: "-") + ".rom"
-        let hostPath = HostPaths.vgaBIOS.appending(name)
+        let hostPath = Self.installedROMPath(vendor: ids.vendor, device: ids.device, address: address)
         let outcome = try AtomicFile.write(bytes, to: files.path(hostPath), mode: 0o644)
         return ROMInstallation(
             path: hostPath.string, backup: outcome.backup.map { files.hostPath($0).string },
             unchanged: outcome.unchanged,
             romElement: "<rom file='\(hostPath.string)'/>")
+    }
+
+    /// Where `installROM` puts the ROM of a device: `/usr/share/vgabios/VVVV-DDDD-DOMAIN-BB-SS.F.rom`.
+    static func installedROMPath(vendor: UInt16, device: UInt16, address: PCIAddress) -> FilePath {
+        HostPaths.vgaBIOS.appending(
+            "\(hex(vendor, width: 4))-\(hex(device, width: 4))-"
+                + address.description.replacingOccurrences(of: ":", with: "-") + ".rom")
     }
 }

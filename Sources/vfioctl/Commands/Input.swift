@@ -1,6 +1,5 @@
 import ArgumentParser
 import Devices
-import Glibc
 
 extension VFIOCtl {
     struct Input: ParsableCommand {
@@ -38,16 +37,6 @@ extension VFIOCtl.Input {
                 }
                 print(InputRenderer(report: report).render())
             }
-        }
-
-        /// The user behind sudo, else the current user.
-        private func invokingUser() -> String? {
-            for name in ["SUDO_USER", "USER"] {
-                if let value = getenv(name).map({ String(cString: $0) }), !value.isEmpty, value != "root" {
-                    return value
-                }
-            }
-            return nil
         }
     }
 }
