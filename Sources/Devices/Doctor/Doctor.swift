@@ -1,10 +1,12 @@
 import SystemPackage
 
 extension Host {
-    /// Checks everything GPU passthrough depends on: IOMMU, interrupt remapping, kernel command line, KVM, vfio
-    /// modules, hugepages, every GPU's group, ROM and reset, QEMU/libvirt/OVMF, and qemu.conf's evdev ACL.
-    /// Reads only; writes nothing.
+    /// Checks everything GPU passthrough depends on.
+    ///
+    /// IOMMU, interrupt remapping, kernel command line, KVM, vfio modules, hugepages, every GPU's group, ROM and
+    /// reset, QEMU/libvirt/OVMF, and qemu.conf's evdev ACL. Reads only; writes nothing.
     /// - Parameter user: the user whose evdev access to check (the `input` group).
+    /// - Returns: one check per line, in the order they are shown.
     /// - Throws: `DevicesError` when the sysroot or the PCI device directory cannot be read.
     public func diagnose(user: String? = nil) throws -> Diagnosis {
         let report = try self.report()
