@@ -320,7 +320,8 @@ struct Doctor {
     func gpuGroup(_ gpu: GPU, label: String) -> Check {
         let id = "gpu-group:\(gpu.address)"
         let title = "\(label) group"
-        let name = gpu.name ?? gpu.vendor
+        let name =
+            gpu.name ?? report.device(at: gpu.address).map { "device \($0.vendorID):\($0.deviceID)" } ?? gpu.vendor
         let group = gpu.iommuGroup.map { "group \($0)" } ?? "no group"
         switch GPU.Status(rawValue: gpu.status) {
         case .ready:
@@ -527,7 +528,8 @@ struct Doctor {
                 id: id, title: title, status: .warn,
                 summary: "no \(HostPaths.libvirtQEMUConf) (libvirt's QEMU driver is not installed)",
                 details: ["keyboard and mouse to share: " + paths.joined(separator: ", ")],
-                fix: "install libvirt, then allow the devices in its qemu.conf (or use `--evdev-style native`)")
+                fix: "install libvirt, then allow the devices in its qemu.conf's cgroup_device_acl (or use "
+                    + "libvirt's native <input type='evdev'>, libvirt ≥ 7.6, which needs no ACL entry)")
         }
         let acl = QEMUConf.deviceACL(text)
         guard !denied.isEmpty else {
