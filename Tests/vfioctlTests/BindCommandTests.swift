@@ -55,3 +55,59 @@ import Testing
         #expect(result.stdout.contains("gpu:2  0000:01:00.0  nvidia  needs binding"))
     }
 }
+
+@Suite struct PersistCommandTests {
+    private func debian() throws -> FakeHost {
+        let fake = try FakeHost.workstation()
+        try fake.write("/etc/initramfs-tools/modules", "# user's modules\nloop\n")
+        try fake.write("/usr/sbin/update-initramfs", "")
+        try fake.write("/usr/sbin/update-grub", "")
+        try fake.write("/etc/default/grub", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n")
+        return fake
+    }
+
+    private func contents(_ fake: FakeHost, _ path: String) -> String? {
+        try? String(contentsOfFile: fake.path(path), encoding: .utf8)
+    }
+
+    @Test("persist --dry-run shows every file and command and writes nothing")
+    func dryRun() throws {
+        let fake = try debian()
+        let result = try vfioctl(["persist", "gpu:2", "--dry-run", "--sysroot", fake.root, "--pci-ids", fake.pciIDs])
+        #expect(result.status == 0, "\(result.stderr)")
+        for path in ["/etc/modprobe.d/vfioctl.conf", "/etc/initramfs-tools/modules", "/etc/default/grub.d/vfioctl.cfg"]
+        {
+            #expect(result.stdout.contains(path))
+        }
+        #expect(result.stdout.contains("update-initramfs -u -k all"))
+        #expect(result.stdout.contains("options vfio-pci ids=10de:10f9,10de:1ada,10de:1adb,10de:1f08"))
+        #expect(contents(fake, "/etc/modprobe.d/vfioctl.conf") == nil)
+        #expect(contents(fake, "/etc/initramfs-tools/modules") == "# user's modules\nloop\n")
+    }
+
+    @Test("persist then persist --remove gives back exactly what was there")
+    func roundTrip() throws {
+        let fake = try debian()
+        let arguments = ["--sysroot", fake.root, "--pci-ids", fake.pciIDs]
+        let apply = try vfioctl(["persist", "gpu:2"] + arguments)
+        #expect(apply.status == 0, "\(apply.stderr)")
+        #expect(contents(fake, "/etc/modprobe.d/vfioctl.conf")?.contains("softdep nvidia pre: vfio-pci") == true)
+        #expect(contents(fake, "/etc/initramfs-tools/modules")?.contains("vfio_pci") == true)
+        let remove = try vfioctl(["persist", "--remove"] + arguments)
+        #expect(remove.status == 0, "\(remove.stderr)")
+        #expect(contents(fake, "/etc/modprobe.d/vfioctl.conf") == nil)
+        #expect(contents(fake, "/etc/default/grub.d/vfioctl.cfg") == nil)
+        #expect(contents(fake, "/etc/initramfs-tools/modules") == "# user's modules\nloop\n")
+        #expect(contents(fake, "/etc/default/grub") == "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n")
+    }
+
+    @Test("persist of a device that does not exist: one line, exit 66, nothing written")
+    func missing() throws {
+        let fake = try debian()
+        let result = try vfioctl(["persist", "0000:09:00.0", "--sysroot", fake.root, "--pci-ids", fake.pciIDs])
+        #expect(result.status == 66)
+        #expect(result.stderr.split(separator: "\n").count == 1)
+        #expect(result.stderr.contains("0000:09:00.0"))
+        #expect(contents(fake, "/etc/modprobe.d/vfioctl.conf") == nil)
+    }
+}
