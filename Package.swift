@@ -28,12 +28,18 @@ let package = Package(
             pkgConfig: "libevdev",
             providers: [.apt(["libevdev-dev"])]
         ),
+        .systemLibrary(
+            name: "CXML",
+            pkgConfig: "libxml-2.0",
+            providers: [.apt(["libxml2-dev"])]
+        ),
         .target(
             name: "Devices",
             dependencies: [
                 "CPci",
                 "CUdev",
                 "CEvdev",
+                "CXML",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),

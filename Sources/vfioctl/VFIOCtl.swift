@@ -22,7 +22,39 @@ struct VFIOCtl: ParsableCommand {
         version: version,
         subcommands: [
             List.self, Show.self, Doctor.self, Bind.self, Unbind.self, Persist.self, Input.self, VBIOSCommand.self,
+            Attach.self, Detach.self, XML.self,
         ],
         defaultSubcommand: List.self
     )
+
+    /// Runs the command line, letting `--looking-glass` stand without a size.
+    static func main() {
+        main(Self.normalized(Array(CommandLine.arguments.dropFirst())))
+    }
+
+    /// `--looking-glass` not followed by `WxH` means the default 1920x1080; every other argument is kept.
+    static func normalized(_ arguments: [String]) -> [String] {
+        var result: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument == "--" {
+                result += arguments[index...]
+                break
+            }
+            if argument == "--looking-glass" {
+                let next = index + 1 < arguments.count ? arguments[index + 1] : ""
+                let parts = next.lowercased().split(separator: "x", omittingEmptySubsequences: false)
+                let isSize = parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
+                if !isSize {
+                    result.append("--looking-glass=1920x1080")
+                    index += 1
+                    continue
+                }
+            }
+            result.append(argument)
+            index += 1
+        }
+        return result
+    }
 }

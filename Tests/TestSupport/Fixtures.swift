@@ -133,3 +133,44 @@ extension FakeHost {
         return fake
     }
 }
+
+extension FakeHost {
+    /// Adds `/sys/devices/system/cpu`: `groups` L3 groups of `cores` cores each, `threads` per core, numbered as
+    /// Linux does (first threads of every core, then the second threads).
+    public func addTopology(groups: Int = 1, cores: Int = 8, threads: Int = 2, l3KiB: [Int]? = nil) throws {
+        let total = groups * cores
+        for thread in 0..<threads {
+            for core in 0..<total {
+                let cpu = thread * total + core
+                let siblings = (0..<threads).map { $0 * total + core }
+                let group = core / cores
+                let members = (0..<cores).flatMap { c in (0..<threads).map { $0 * total + group * cores + c } }
+                let directory = "/sys/devices/system/cpu/cpu\(cpu)"
+                try write(directory + "/topology/thread_siblings_list", siblings.map(String.init).joined(separator: ",") + "\n")
+                try write(directory + "/cache/index3/shared_cpu_list", members.sorted().map(String.init).joined(separator: ",") + "\n")
+                try write(directory + "/cache/index3/size", "\(l3KiB?[group] ?? 32768)K\n")
+            }
+        }
+        try write("/sys/devices/system/cpu/online", "0-\(total * threads - 1)\n")
+    }
+
+    /// Adds SMBIOS strings under `/sys/class/dmi/id`.
+    public func addDMI() throws {
+        let values = [
+            "bios_vendor": "American Megatrends International, LLC.", "bios_version": "F20",
+            "bios_date": "11/10/2023", "sys_vendor": "Gigabyte Technology Co., Ltd.", "product_name": "X570 AORUS ELITE",
+            "product_version": "-CF", "product_serial": "Default string", "board_vendor": "Gigabyte Technology Co., Ltd.",
+            "board_name": "X570 AORUS ELITE", "board_version": "x.x", "board_serial": "Default string",
+        ]
+        for (name, value) in values { try write("/sys/class/dmi/id/\(name)", value + "\n") }
+    }
+
+    /// The prepared workstation with an 8-core/16-thread CPU, SMBIOS strings and 2 MiB pages: everything
+    /// `attach` reads.
+    public static func guestHost() throws -> FakeHost {
+        let fake = try preparedWorkstation()
+        try fake.addTopology()
+        try fake.addDMI()
+        return fake
+    }
+}

@@ -102,4 +102,8 @@ public enum HostPaths {
         FilePath("/usr/share/OVMF"), FilePath("/usr/share/edk2/ovmf"), FilePath("/usr/share/edk2/x64"),
         FilePath("/usr/share/edk2-ovmf/x64"), FilePath("/usr/share/edk2-ovmf"), FilePath("/usr/share/qemu"),
     ]
+    /// `/sys/devices/system/cpu`: one `cpuN` directory per logical CPU, with topology and caches.
+    public static let cpus = FilePath("/sys/devices/system/cpu")
+    /// `/sys/class/dmi/id`: the firmware's SMBIOS strings (some only readable by root).
+    public static let dmi = FilePath("/sys/class/dmi/id")
 }

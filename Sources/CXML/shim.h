@@ -1,0 +1,156 @@
+#ifndef CXML_SHIM_H
+#define CXML_SHIM_H
+
+#include <libxml/parser.h>
+#include <libxml/parserInternals.h>
+#include <libxml/relaxng.h>
+#include <libxml/SAX2.h>
+#include <libxml/tree.h>
+#include <libxml/xmlerror.h>
+#include <stdlib.h>
+#include <string.h>
+
+// libxml2 builds the tree; these wrappers around its SAX2 callbacks also record where in the input
+// each element's start tag ends and its end tag ends, so edits can be spliced into the original bytes
+// instead of re-serialising the tree (which would lose quoting, spacing and self-closing forms).
+
+typedef struct {
+    xmlNodePtr node;
+    long offset;    // bytes from the start of the input: the start tag's '>' or '/>' for starts,
+                    // just past the end tag (or '/>') for ends
+    int isEnd;
+} cxml_mark;
+
+typedef struct {
+    cxml_mark *marks;
+    size_t count;
+    size_t capacity;
+    int failed;
+    char message[512];
+    int line;
+    int column;
+} cxml_state;
+
+static inline long cxml_offset(xmlParserCtxtPtr ctxt) {
+    if (ctxt->input == NULL) return -1;
+    return (long)ctxt->input->consumed + (long)(ctxt->input->cur - ctxt->input->base);
+}
+
+static inline void cxml_mark_add(cxml_state *state, xmlNodePtr node, long offset, int isEnd) {
+    if (state->count == state->capacity) {
+        size_t capacity = state->capacity ? state->capacity * 2 : 256;
+        cxml_mark *marks = realloc(state->marks, capacity * sizeof(cxml_mark));
+        if (marks == NULL) {
+            state->failed = 1;
+            return;
+        }
+        state->marks = marks;
+        state->capacity = capacity;
+    }
+    state->marks[state->count].node = node;
+    state->marks[state->count].offset = offset;
+    state->marks[state->count].isEnd = isEnd;
+    state->count++;
+}
+
+static inline void cxml_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *URI,
+                              int nb_namespaces, const xmlChar **namespaces, int nb_attributes, int nb_defaulted,
+                              const xmlChar **attributes) {
+    xmlParserCtxtPtr ctxt = (xmlParserCtxtPtr)ctx;
+    xmlSAX2StartElementNs(ctx, localname, prefix, URI, nb_namespaces, namespaces, nb_attributes, nb_defaulted,
+                          attributes);
+    cxml_mark_add((cxml_state *)ctxt->_private, ctxt->node, cxml_offset(ctxt), 0);
+}
+
+static inline void cxml_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *URI) {
+    xmlParserCtxtPtr ctxt = (xmlParserCtxtPtr)ctx;
+    xmlNodePtr node = ctxt->node;
+    long offset = cxml_offset(ctxt);
+    xmlSAX2EndElementNs(ctx, localname, prefix, URI);
+    cxml_mark_add((cxml_state *)ctxt->_private, node, offset, 1);
+}
+
+static inline void cxml_error(void *userData, xmlErrorPtr error) {
+    cxml_state *state = (cxml_state *)userData;
+    if (state == NULL || error == NULL || error->level < XML_ERR_ERROR || state->message[0] != 0) return;
+    snprintf(state->message, sizeof state->message, "%s", error->message ? error->message : "XML error");
+    size_t length = strlen(state->message);
+    while (length > 0 && (state->message[length - 1] == '\n' || state->message[length - 1] == ' ')) {
+        state->message[--length] = 0;
+    }
+    state->line = error->line;
+    state->column = error->int2;
+}
+
+// Parses `length` bytes into a tree, recording element offsets in `state`. Returns the document, or NULL with
+// the first error in `state`. Entities are not loaded from outside, and no network access is made.
+static inline xmlDocPtr cxml_parse(const char *bytes, int length, cxml_state *state) {
+    memset(state, 0, sizeof *state);
+    xmlParserCtxtPtr ctxt = xmlCreateMemoryParserCtxt(bytes, length);
+    if (ctxt == NULL) {
+        snprintf(state->message, sizeof state->message, "cannot create an XML parser (out of memory)");
+        return NULL;
+    }
+    ctxt->sax->startElementNs = cxml_start;
+    ctxt->sax->endElementNs = cxml_end;
+    ctxt->sax->serror = cxml_error;
+    ctxt->sax->error = NULL;
+    ctxt->sax->warning = NULL;
+    ctxt->vctxt.error = NULL;
+    ctxt->vctxt.warning = NULL;
+    ctxt->_private = state;
+    ctxt->userData = ctxt;
+    xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOWARNING | XML_PARSE_NOERROR);
+    xmlSetStructuredErrorFunc(state, cxml_error);
+    xmlParseDocument(ctxt);
+    xmlSetStructuredErrorFunc(NULL, NULL);
+    xmlDocPtr doc = ctxt->myDoc;
+    int wellFormed = ctxt->wellFormed;
+    if (!wellFormed || state->failed) {
+        if (state->message[0] == 0) {
+            snprintf(state->message, sizeof state->message, "%s",
+                     state->failed ? "out of memory" : "not well-formed XML");
+            state->line = ctxt->input ? ctxt->input->line : 0;
+            state->column = ctxt->input ? ctxt->input->col : 0;
+        }
+        if (doc) xmlFreeDoc(doc);
+        doc = NULL;
+    }
+    ctxt->myDoc = NULL;
+    xmlFreeParserCtxt(ctxt);
+    return doc;
+}
+
+// xmlFree is a global function pointer; Swift cannot call it safely from concurrent code.
+static inline void cxml_free(void *pointer) { xmlFree(pointer); }
+
+static inline void cxml_state_free(cxml_state *state) {
+    free(state->marks);
+    state->marks = NULL;
+    state->count = state->capacity = 0;
+}
+
+// Validates a document against a RELAX NG schema file. Returns 0 when valid, 1 when not (first problem in
+// `state`), -1 when the schema cannot be loaded.
+static inline int cxml_validate(xmlDocPtr doc, const char *schemaPath, cxml_state *state) {
+    memset(state, 0, sizeof *state);
+    xmlSetStructuredErrorFunc(state, cxml_error);
+    xmlRelaxNGParserCtxtPtr parser = xmlRelaxNGNewParserCtxt(schemaPath);
+    xmlRelaxNGPtr schema = parser ? xmlRelaxNGParse(parser) : NULL;
+    int result = -1;
+    if (schema != NULL) {
+        memset(state, 0, sizeof *state);
+        xmlRelaxNGValidCtxtPtr valid = xmlRelaxNGNewValidCtxt(schema);
+        if (valid != NULL) {
+            xmlRelaxNGSetValidStructuredErrors(valid, cxml_error, state);
+            result = xmlRelaxNGValidateDoc(valid, doc) == 0 ? 0 : 1;
+            xmlRelaxNGFreeValidCtxt(valid);
+        }
+        xmlRelaxNGFree(schema);
+    }
+    if (parser) xmlRelaxNGFreeParserCtxt(parser);
+    xmlSetStructuredErrorFunc(NULL, NULL);
+    return result;
+}
+
+#endif

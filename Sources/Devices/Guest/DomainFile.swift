@@ -1,0 +1,100 @@
+import CXML
+import Glibc
+import SystemPackage
+
+/// Reading, validating and writing libvirt domain files.
+public enum DomainFile {
+    /// libvirt's RELAX NG schema for domains, as Debian's libvirt0 and every distribution's libvirt install it.
+    public static let defaultSchema = "/usr/share/libvirt/schemas/domain.rng"
+
+    /// Reads and parses a domain file.
+    /// - Throws: `DevicesError`: a missing or unreadable file, or XML that is not well-formed (with line:column).
+    public static func read(_ path: String) throws -> XMLDocument {
+        guard let bytes = try LiveHostIO().read(FilePath(path)) else {
+            throw DevicesError(code: .notFound, message: "\(path) does not exist: give a domain XML file (`virsh dumpxml NAME > \(path)`)")
+        }
+        return try XMLDocument(bytes: bytes, source: path)
+    }
+
+    /// Checks bytes against libvirt's schema.
+    /// - Returns: nil when valid, else the first problem as `line N: message`; nil too when `schema` does not
+    ///   exist (validation is then up to libvirt).
+    /// - Throws: `DevicesError` when the bytes are not well-formed XML.
+    public static func schemaProblem(_ bytes: [UInt8], source: String, schema: String = defaultSchema) throws -> String? {
+        guard access(schema, R_OK) == 0 else { return nil }
+        let document = try parseTree(bytes, source: source)
+        defer { xmlFreeDoc(document) }
+        var state = cxml_state()
+        defer { cxml_state_free(&state) }
+        let result = cxml_validate(document, schema, &state)
+        guard result != 0 else { return nil }
+        if result < 0 { return nil }
+        let message = withUnsafeBytes(of: &state.message) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        return state.line > 0 ? "line \(state.line): \(message)" : message
+    }
+
+    private static func parseTree(_ bytes: [UInt8], source: String) throws -> xmlDocPtr {
+        var state = cxml_state()
+        defer { cxml_state_free(&state) }
+        let document = bytes.withUnsafeBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
+                cxml_parse($0, Int32(buffer.count), &state)
+            }
+        }
+        guard let document else {
+            let message = withUnsafeBytes(of: &state.message) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            throw DevicesError(code: .invalidData, message: "\(source):\(state.line):\(state.column): \(message)")
+        }
+        return document
+    }
+
+    /// Makes sure a result may be written: well-formed, and valid for libvirt whenever the input was.
+    /// - Throws: `DevicesError` naming the problem; nothing is written after it.
+    public static func validate(_ change: DomainChange, original: XMLDocument, source: String, schema: String = defaultSchema)
+        throws
+    {
+        _ = try XMLDocument(bytes: change.bytes, source: source + " (result)")
+        guard let problem = try schemaProblem(change.bytes, source: source, schema: schema) else { return }
+        if let before = try schemaProblem(original.bytes, source: source, schema: schema) {
+            throw DevicesError(
+                code: .invalidData,
+                message: "\(source) does not follow libvirt's domain schema even before any change (\(before)): "
+                    + "fix it first (`virt-xml-validate \(source) domain`)")
+        }
+        throw DevicesError(
+            code: .internalError,
+            message: "the merged domain would not follow libvirt's schema (\(problem)); nothing was written")
+    }
+
+    /// Runs `body` while holding an exclusive lock on the directory of `path`, so two vfioctl runs on one file
+    /// take turns.
+    /// - Throws: what `body` throws, or `DevicesError` when the directory cannot be locked.
+    public static func withLock<T>(on path: String, _ body: () throws -> T) throws -> T {
+        let directory = FilePath(path).removingLastComponent()
+        let name = directory.isEmpty ? "." : directory.string
+        let fd = open(name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw DevicesError.read(FilePath(name), Errno(rawValue: errno)) }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw DevicesError.read(FilePath(name), Errno(rawValue: errno)) }
+        }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+
+    /// Writes a result atomically (temporary file, fsync, rename), keeping the file's mode and a `.bak` copy
+    /// of what was there.
+    /// - Returns: where the backup went and whether anything changed.
+    /// - Throws: `DevicesError` naming the file.
+    @discardableResult
+    public static func write(_ bytes: [UInt8], to path: String) throws -> AtomicFile.Outcome {
+        var status = stat()
+        let mode: mode_t = stat(path, &status) == 0 ? status.st_mode & 0o7777 : 0o644
+        let target = path.hasPrefix("/") ? FilePath(path) : DomainMerger.currentDirectory().appending(path)
+        return try AtomicFile.write(bytes, to: target, mode: mode, backup: true)
+    }
+}

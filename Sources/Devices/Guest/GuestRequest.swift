@@ -1,0 +1,131 @@
+/// What `attach` adds to (or `detach` removes from) a libvirt domain.
+public struct GuestRequest: Sendable, Hashable {
+    /// How evdev devices are written.
+    public enum EvdevStyle: String, Sendable, CaseIterable {
+        /// `<qemu:commandline>` with `-object input-linux,…` (any libvirt; needs qemu.conf's ACL).
+        case commandline
+        /// `<input type='evdev'>` (libvirt ≥ 7.6 for the grab toggle).
+        case native
+    }
+
+    /// Looking Glass's shared memory.
+    public struct LookingGlass: Sendable, Hashable {
+        /// Guest resolution width.
+        public var width = 1920
+        /// Guest resolution height.
+        public var height = 1080
+        /// HDR output.
+        public var hdr = false
+        /// The size formula.
+        public var formula = SharedMemory.Formula.current
+        /// The kvmfr module's `/dev/kvmfr0` instead of `/dev/shm`.
+        public var kvmfr = false
+
+        /// Creates a request; defaults are 1920x1080 SDR with the current formula.
+        public init(
+            width: Int = 1920, height: Int = 1080, hdr: Bool = false, formula: SharedMemory.Formula = .current,
+            kvmfr: Bool = false
+        ) {
+            self.width = width
+            self.height = height
+            self.hdr = hdr
+            self.formula = formula
+            self.kvmfr = kvmfr
+        }
+
+        /// The device size in MiB.
+        public var sizeMiB: Int { SharedMemory.lookingGlassMiB(width: width, height: height, hdr: hdr, formula: formula) }
+    }
+
+    /// Keyboard and mouse through evdev.
+    public struct Evdev: Sendable, Hashable {
+        /// Device paths; empty means `auto` (the keyboard and mouse `input list` marks).
+        public var paths: [String] = []
+        /// How they are written.
+        public var style = EvdevStyle.commandline
+        /// The keys that switch between host and guest.
+        public var grabToggle = "ctrl-ctrl"
+
+        /// Creates a request; no paths means `auto`.
+        public init(paths: [String] = [], style: EvdevStyle = .commandline, grabToggle: String = "ctrl-ctrl") {
+            self.paths = paths
+            self.style = style
+            self.grabToggle = grabToggle
+        }
+    }
+
+    /// GPUs: every function of each, together on one guest slot.
+    public var gpus: [BindTarget] = []
+    /// Other PCI devices, one function each.
+    public var hostdevs: [BindTarget] = []
+    /// A ROM file for the GPU (checked against it first).
+    public var romFile: String?
+    /// `<rom bar='on|off'/>`; nil leaves QEMU's default.
+    public var romBar: Bool?
+    /// Looking Glass, when asked.
+    public var lookingGlass: LookingGlass?
+    /// Scream's IVSHMEM device.
+    public var scream = false
+    /// Evdev keyboard and mouse, when asked.
+    public var evdev: Evdev?
+    /// Tuning parts.
+    public var tuning = Tuning()
+
+    /// The guide's tuning, part by part.
+    public struct Tuning: Sendable, Hashable {
+        /// `<memoryBacking>` with hugepages.
+        public var hugepages = false
+        /// vCPU, emulator and iothread pinning with `<cpu mode='host-passthrough'>` and its topology.
+        public var pin = false
+        /// How many vCPUs to give when pinning; nil takes what fits.
+        public var vcpus: Int?
+        /// Hyper-V enlightenments and the clock's timers.
+        public var hyperv = false
+        /// `<kvm><hidden/>` and the Hyper-V `vendor_id`.
+        public var hidden = false
+        /// `<sysinfo type='smbios'>` from the host's DMI with `<os><smbios mode='sysinfo'/>`.
+        public var smbios = false
+        /// `<pm>` with both suspend states.
+        public var pm = false
+
+        /// Every part.
+        public static let all = Tuning(hugepages: true, pin: true, hyperv: true, hidden: true, smbios: true, pm: true)
+
+        /// Whether any part is asked for.
+        public var isEmpty: Bool { !(hugepages || pin || hyperv || hidden || smbios || pm) }
+
+        /// Creates a tuning request.
+        public init(
+            hugepages: Bool = false, pin: Bool = false, vcpus: Int? = nil, hyperv: Bool = false, hidden: Bool = false,
+            smbios: Bool = false, pm: Bool = false
+        ) {
+            self.hugepages = hugepages
+            self.pin = pin
+            self.vcpus = vcpus
+            self.hyperv = hyperv
+            self.hidden = hidden
+            self.smbios = smbios
+            self.pm = pm
+        }
+    }
+
+    /// Creates an empty request.
+    public init() {}
+
+    /// Whether nothing is asked for.
+    public var isEmpty: Bool {
+        gpus.isEmpty && hostdevs.isEmpty && lookingGlass == nil && !scream && evdev == nil && tuning.isEmpty
+    }
+}
+
+/// The result of merging a request into a domain.
+public struct DomainChange: Sendable {
+    /// The new document's bytes.
+    public var bytes: [UInt8]
+    /// Whether they differ from the input.
+    public var changed: Bool
+    /// What the user should know or do, one line each.
+    public var notes: [String]
+    /// Lines for `/etc/libvirt/qemu.conf` that the result needs, when any.
+    public var qemuConf: String?
+}

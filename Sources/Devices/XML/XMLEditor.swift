@@ -1,0 +1,278 @@
+/// An element to write: a name, attributes in order, and either child elements or text.
+public struct XMLFragment: Sendable, Hashable {
+    /// One attribute.
+    public struct Attribute: Sendable, Hashable {
+        /// Its name, with a prefix if any.
+        public var name: String
+        /// Its value, unescaped.
+        public var value: String
+    }
+
+    /// The name as written, with a prefix if any.
+    public var name: String
+    /// Attributes in the order they are written.
+    public var attributes: [Attribute]
+    /// Child elements.
+    public var children: [XMLFragment]
+    /// Text content (used when there are no children).
+    public var text: String?
+
+    /// Creates an element from `(name, value)` pairs; a nil value leaves the attribute out.
+    public init(
+        _ name: String, _ attributes: KeyValuePairs<String, String?> = [:], text: String? = nil,
+        children: [XMLFragment] = []
+    ) {
+        self.name = name
+        self.attributes = attributes.compactMap { pair in pair.value.map { Attribute(name: pair.key, value: $0) } }
+        self.text = text
+        self.children = children
+    }
+
+    /// The value of an attribute.
+    public func attribute(_ name: String) -> String? { attributes.first { $0.name == name }?.value }
+
+    /// The element as text: the first line unindented, the following lines indented by `indent` plus `unit` per
+    /// level, attribute values in `quote`s.
+    public func render(indent: String, unit: String, quote: Character) -> String {
+        var tag = "<" + name
+        for attribute in attributes {
+            tag += " \(attribute.name)=\(quote)\(Self.escape(attribute.value, quote: quote))\(quote)"
+        }
+        if children.isEmpty {
+            guard let text else { return tag + "/>" }
+            return tag + ">" + Self.escape(text, quote: nil) + "</\(name)>"
+        }
+        var lines = tag + ">"
+        for child in children {
+            lines += "\n" + indent + unit + child.render(indent: indent + unit, unit: unit, quote: quote)
+        }
+        return lines + "\n" + indent + "</\(name)>"
+    }
+
+    /// Escapes `&`, `<`, `>` and, in attribute values, the quote character.
+    static func escape(_ text: String, quote: Character?) -> String {
+        var result = ""
+        for character in text {
+            switch character {
+            case "&": result += "&amp;"
+            case "<": result += "&lt;"
+            case ">": result += "&gt;"
+            case "'" where quote == "'": result += "&apos;"
+            case "\"" where quote == "\"": result += "&quot;"
+            default: result.append(character)
+            }
+        }
+        return result
+    }
+}
+
+/// Edits a document by splicing text into its original bytes: everything not edited stays byte for byte, and
+/// new elements take the indentation of their siblings and the document's quote style.
+public struct XMLEditor: Sendable {
+    /// The document being edited.
+    public let document: XMLDocument
+    /// One indentation level, as the document uses it.
+    public let unit: String
+    /// The quote character the document uses for attribute values.
+    public let quote: Character
+
+    private struct Edit: Sendable {
+        var range: Range<Int>
+        var text: [UInt8]
+        var order: Int
+    }
+
+    private var edits: [Edit] = []
+    private var closedParents: Set<Int> = []
+    private var removedStarts: Set<Int> = []
+
+    /// Starts editing `document`.
+    public init(_ document: XMLDocument) {
+        self.document = document
+        let bytes = document.bytes
+        // The indentation of the root's first child is one level; the first attribute's quote is the style.
+        var unit = "  "
+        if let first = document.root.children.first, let indent = Self.indentation(bytes, at: first.startTag.lowerBound),
+            !indent.isEmpty
+        {
+            unit = indent
+        }
+        self.unit = unit
+        var quote: Character = "'"
+        let tag = document.root.startTag
+        if let equals = bytes[tag].firstIndex(of: UInt8(ascii: "=")), equals + 1 < tag.upperBound {
+            if bytes[equals + 1] == UInt8(ascii: "\"") { quote = "\"" }
+        }
+        self.quote = quote
+    }
+
+    /// Whether anything was changed.
+    public var isEmpty: Bool { edits.isEmpty }
+
+    /// The white space before `offset` on its line, or nil when other text precedes it there.
+    static func indentation(_ bytes: [UInt8], at offset: Int) -> String? {
+        var index = offset
+        while index > 0 {
+            let byte = bytes[index - 1]
+            if byte == UInt8(ascii: "\n") { break }
+            guard byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") else { return nil }
+            index -= 1
+        }
+        return String(decoding: bytes[index..<offset], as: UTF8.self)
+    }
+
+    /// The indentation of an element's start tag, or nil.
+    public func indentation(of element: XMLElement) -> String? {
+        Self.indentation(document.bytes, at: element.startTag.lowerBound)
+    }
+
+    /// The indentation children of `parent` have (or would have).
+    public func childIndentation(of parent: XMLElement) -> String {
+        if let first = parent.children.first, let indent = indentation(of: first) { return indent }
+        return (indentation(of: parent) ?? "") + unit
+    }
+
+    private mutating func add(_ range: Range<Int>, _ text: String) {
+        edits.append(Edit(range: range, text: Array(text.utf8), order: edits.count))
+    }
+
+    /// Replaces an element with a fragment, unless it already reads exactly so.
+    public mutating func replace(_ element: XMLElement, with fragment: XMLFragment) {
+        let indent = indentation(of: element) ?? ""
+        let text = fragment.render(indent: indent, unit: unit, quote: quote)
+        guard document.text(element.range) != text else { return }
+        add(element.range, text)
+    }
+
+    /// Inserts a fragment into `parent`: right after `sibling` when given, else as its last child.
+    public mutating func insert(_ fragment: XMLFragment, into parent: XMLElement, after sibling: XMLElement? = nil) {
+        let indent = childIndentation(of: parent)
+        let text = "\n" + indent + fragment.render(indent: indent, unit: unit, quote: quote)
+        if let sibling {
+            add(sibling.range.upperBound..<sibling.range.upperBound, text)
+            return
+        }
+        if let last = parent.children.last {
+            add(last.range.upperBound..<last.range.upperBound, text)
+            return
+        }
+        let parentIndent = indentation(of: parent) ?? ""
+        let bytes = document.bytes
+        if let content = parent.content {
+            // After whatever text or comments the element holds, before the white space that ends it.
+            var point = content.upperBound
+            while point > content.lowerBound, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[point - 1]) { point -= 1 }
+            add(point..<point, text)
+            // An element with no line break before its end tag gets one, once.
+            if !bytes[point..<content.upperBound].contains(0x0A), !closedParents.contains(point) {
+                closedParents.insert(point)
+                edits.append(
+                    Edit(
+                        range: content.upperBound..<content.upperBound, text: Array(("\n" + parentIndent).utf8),
+                        order: Int.max / 2))
+            }
+            return
+        }
+        // A self-closing parent (`<devices/>`) opens, takes the child, and closes on its own line.
+        let tag = parent.startTag
+        var slash = tag.upperBound - 2
+        while slash > tag.lowerBound, bytes[slash - 1] == 0x20 || bytes[slash - 1] == 0x09 { slash -= 1 }
+        if !closedParents.contains(tag.lowerBound) {
+            closedParents.insert(tag.lowerBound)
+            add(slash..<tag.upperBound, ">")
+            edits.append(
+                Edit(
+                    range: tag.upperBound..<tag.upperBound,
+                    text: Array(("\n" + parentIndent + "</\(parent.qualifiedName)>").utf8), order: Int.max / 2))
+        }
+        add(tag.upperBound..<tag.upperBound, text)
+    }
+
+    /// Inserts a fragment right before `element`, on a line of its own indented by `indent`.
+    public mutating func insertBefore(_ fragment: XMLFragment, element: XMLElement, indent: String) {
+        let point = element.startTag.lowerBound
+        add(point..<point, fragment.render(indent: indent, unit: unit, quote: quote) + "\n" + indent)
+    }
+
+    /// Removes an element; when it stands on lines of its own, the lines go too.
+    public mutating func remove(_ element: XMLElement) {
+        let bytes = document.bytes
+        var range = element.range
+        if let indent = indentation(of: element) {
+            var end = range.upperBound
+            while end < bytes.count, bytes[end] == 0x20 || bytes[end] == 0x09 || bytes[end] == 0x0D { end += 1 }
+            if end == bytes.count || bytes[end] == 0x0A {
+                // Take the line break before the element, so the previous line keeps its own ending.
+                let start = range.lowerBound - indent.utf8.count
+                if start > 0, bytes[start - 1] == 0x0A {
+                    range = (start - 1)..<end
+                } else {
+                    range = start..<min(end + 1, bytes.count)
+                }
+            }
+        }
+        // Edits inside what goes are moot.
+        edits.removeAll { $0.range.lowerBound >= range.lowerBound && $0.range.upperBound <= range.upperBound }
+        add(range, "")
+        removedStarts.insert(element.startTag.lowerBound)
+    }
+
+    /// Whether `element` was removed.
+    public func isRemoved(_ element: XMLElement) -> Bool { removedStarts.contains(element.startTag.lowerBound) }
+
+    /// Adds an attribute at the end of an element's start tag, unless the element already has it.
+    public mutating func addAttribute(_ name: String, _ value: String, to element: XMLElement) {
+        guard element.attribute(name) == nil else { return }
+        let bytes = document.bytes
+        var point = element.startTag.upperBound - 1
+        if bytes[point - 1] == UInt8(ascii: "/") { point -= 1 }
+        while bytes[point - 1] == 0x20 || bytes[point - 1] == 0x09 || bytes[point - 1] == 0x0A { point -= 1 }
+        add(point..<point, " \(name)=\(quote)\(XMLFragment.escape(value, quote: quote))\(quote)")
+    }
+
+    /// Removes an attribute (with the white space before it) from an element's start tag.
+    public mutating func removeAttribute(_ name: String, from element: XMLElement) {
+        let bytes = document.bytes
+        let tag = Array(bytes[element.startTag])
+        let needle = Array(name.utf8)
+        var index = 1
+        while index + needle.count < tag.count {
+            if Array(tag[index..<(index + needle.count)]) == needle, tag[index - 1] == 0x20 || tag[index - 1] == 0x09
+                || tag[index - 1] == 0x0A, index + needle.count < tag.count
+            {
+                var cursor = index + needle.count
+                while cursor < tag.count, tag[cursor] == 0x20 { cursor += 1 }
+                if cursor < tag.count, tag[cursor] == UInt8(ascii: "=") {
+                    cursor += 1
+                    while cursor < tag.count, tag[cursor] == 0x20 { cursor += 1 }
+                    guard cursor < tag.count else { return }
+                    let quoteByte = tag[cursor]
+                    var close = cursor + 1
+                    while close < tag.count, tag[close] != quoteByte { close += 1 }
+                    var start = index
+                    while start > 0, tag[start - 1] == 0x20 || tag[start - 1] == 0x09 || tag[start - 1] == 0x0A {
+                        start -= 1
+                    }
+                    let base = element.startTag.lowerBound
+                    add((base + start)..<(base + close + 1), "")
+                    return
+                }
+            }
+            index += 1
+        }
+    }
+
+    /// The edited bytes.
+    public func result() -> [UInt8] {
+        var bytes = document.bytes
+        // From the end backwards, so earlier offsets stay valid. At one offset, a replacement or removal goes
+        // first and insertions after it, the one asked for first ending up first.
+        let ordered = edits.sorted {
+            if $0.range.lowerBound != $1.range.lowerBound { return $0.range.lowerBound > $1.range.lowerBound }
+            if $0.range.isEmpty != $1.range.isEmpty { return !$0.range.isEmpty }
+            return $0.order > $1.order
+        }
+        for edit in ordered { bytes.replaceSubrange(edit.range, with: edit.text) }
+        return bytes
+    }
+}

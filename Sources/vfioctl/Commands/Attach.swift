@@ -1,0 +1,321 @@
+import ArgumentParser
+import Devices
+import Glibc
+
+/// What to add to (or remove from) a domain: shared by attach, detach and xml.
+struct GuestOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("A GPU with all its functions (address, vendor:device or gpu:N).", valueName: "target"))
+    var gpu: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Any other PCI device (address or vendor:device).", valueName: "target"))
+    var hostdev: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("A ROM file for the GPU (checked against it first).", valueName: "file"))
+    var rom: String?
+
+    @Option(name: .customLong("rom-bar"), help: ArgumentHelp("Show the GPU's ROM BAR to the guest.", valueName: "on|off"))
+    var romBar: String?
+
+    @Option(
+        name: .customLong("looking-glass"),
+        help: ArgumentHelp("Looking Glass shared memory for this resolution (default 1920x1080).", valueName: "WxH"))
+    var lookingGlass: String?
+
+    @Flag(name: .long, help: "Size Looking Glass for HDR.")
+    var hdr = false
+
+    @Option(name: .customLong("lg-formula"), help: ArgumentHelp("Looking Glass size formula.", valueName: "current|b7"))
+    var lgFormula: String = "current"
+
+    @Flag(name: .customLong("looking-glass-kvmfr"), help: "Looking Glass through the kvmfr module's /dev/kvmfr0.")
+    var kvmfr = false
+
+    @Flag(name: .long, help: "Scream's IVSHMEM audio device (2 MiB, never the size of another one).")
+    var scream = false
+
+    @Option(name: .long, help: ArgumentHelp("Keyboard and mouse through evdev: auto, or device paths.", valueName: "auto|path"))
+    var evdev: [String] = []
+
+    @Option(
+        name: .customLong("evdev-style"),
+        help: ArgumentHelp("commandline (<qemu:commandline>, default) or native (<input type='evdev'>).", valueName: "style"))
+    var evdevStyle: String = "commandline"
+
+    @Option(name: .customLong("grab-toggle"), help: ArgumentHelp("Keys that switch input between host and guest.", valueName: "keys"))
+    var grabToggle: String = "ctrl-ctrl"
+
+    @Flag(name: .long, help: "All of the tuning below.")
+    var tune = false
+
+    @Flag(name: .long, help: "Back guest memory with hugepages.")
+    var hugepages = false
+
+    @Flag(name: .long, help: "Pin vCPUs, emulator and I/O thread from the host's topology; host-passthrough CPU.")
+    var pin = false
+
+    @Option(name: .long, help: ArgumentHelp("How many vCPUs to pin (default: what fits).", valueName: "n"))
+    var vcpus: Int?
+
+    @Flag(name: .long, help: "Hyper-V enlightenments and the hypervclock timer.")
+    var hyperv = false
+
+    @Flag(name: .long, help: "Hide KVM (<kvm><hidden/>) and set the Hyper-V vendor_id.")
+    var hidden = false
+
+    @Flag(name: .long, help: "Copy the host's SMBIOS strings into the guest.")
+    var smbios = false
+
+    @Flag(name: .long, help: "Allow the guest to suspend (<pm>).")
+    var pm = false
+
+    /// The request the options describe.
+    func request() throws -> GuestRequest {
+        var request = GuestRequest()
+        request.gpus = try gpu.map(target)
+        request.hostdevs = try hostdev.map(target)
+        request.romFile = rom
+        if let romBar {
+            guard romBar == "on" || romBar == "off" else {
+                throw ValidationError("--rom-bar takes on or off, not '\(romBar)'")
+            }
+            request.romBar = romBar == "on"
+        }
+        guard let formula = SharedMemory.Formula(rawValue: lgFormula) else {
+            throw ValidationError("--lg-formula takes current or b7, not '\(lgFormula)'")
+        }
+        if lookingGlass != nil || kvmfr || hdr {
+            let size = try SharedMemory.resolution(lookingGlass ?? "1920x1080")
+            request.lookingGlass = GuestRequest.LookingGlass(
+                width: size.width, height: size.height, hdr: hdr, formula: formula, kvmfr: kvmfr)
+        }
+        request.scream = scream
+        if !evdev.isEmpty {
+            guard let style = GuestRequest.EvdevStyle(rawValue: evdevStyle) else {
+                throw ValidationError("--evdev-style takes commandline or native, not '\(evdevStyle)'")
+            }
+            let paths = evdev == ["auto"] ? [] : evdev
+            if paths.contains("auto") { throw ValidationError("--evdev auto cannot be combined with paths") }
+            request.evdev = GuestRequest.Evdev(paths: paths, style: style, grabToggle: grabToggle)
+        }
+        request.tuning =
+            tune
+            ? GuestRequest.Tuning.all
+            : GuestRequest.Tuning(hugepages: hugepages, pin: pin, hyperv: hyperv, hidden: hidden, smbios: smbios, pm: pm)
+        request.tuning.vcpus = vcpus
+        if vcpus != nil && !request.tuning.pin { throw ValidationError("--vcpus goes with --pin or --tune") }
+        return request
+    }
+
+    private func target(_ text: String) throws -> BindTarget {
+        guard let target = BindTarget(text) else {
+            throw ValidationError("'\(text)' is not a device: use 0000:01:00.0, 01:00.0, 10de:2484 or gpu:N")
+        }
+        return target
+    }
+}
+
+/// Where a merged domain goes.
+struct DestinationOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: ArgumentHelp("Write the result to this file.", valueName: "file"))
+    var output: String?
+
+    @Flag(name: .customLong("in-place"), help: "Rewrite the domain file (atomically, keeping a .bak copy).")
+    var inPlace = false
+
+    @Flag(name: .customLong("print-diff"), help: "Print a unified diff; write nothing.")
+    var printDiff = false
+
+    @Flag(name: .customLong("print-xml"), help: "Print the result; write nothing.")
+    var printXML = false
+
+    func validate() throws {
+        let chosen = [output != nil, inPlace, printDiff, printXML].filter { $0 }.count
+        guard chosen == 1 else {
+            throw ValidationError(
+                chosen == 0
+                    ? "say where the result goes: -o FILE, --in-place, --print-diff or --print-xml"
+                    : "choose one of -o FILE, --in-place, --print-diff and --print-xml")
+        }
+    }
+}
+
+/// Runs a merge on a domain file and delivers it where the options say: validated first, written atomically
+/// under a lock, notes on stderr.
+func runMerge(
+    path: String, destination: DestinationOptions,
+    merge: (XMLDocument) throws -> DomainChange
+) throws {
+    let schema = getenv("VFIOCTL_LIBVIRT_SCHEMA").map { String(cString: $0) } ?? DomainFile.defaultSchema
+    let target = destination.inPlace ? path : destination.output
+    func deliver() throws {
+        let document = try DomainFile.read(path)
+        let change = try merge(document)
+        try DomainFile.validate(change, original: document, source: path, schema: schema)
+        for note in change.notes { printError("note: \(note)") }
+        if let block = change.qemuConf {
+            printError("qemu.conf needs (in \(HostPaths.libvirtQEMUConf), then restart libvirt):")
+            for line in block.split(separator: "\n") { printError("  " + line) }
+        }
+        if destination.printDiff {
+            print(
+                UnifiedDiff.make(old: document.bytes, new: change.bytes, oldName: path, newName: path + " (merged)"),
+                terminator: "")
+            return
+        }
+        if destination.printXML {
+            print(String(decoding: change.bytes, as: UTF8.self), terminator: "")
+            return
+        }
+        guard let target else { return }
+        let outcome = try DomainFile.write(change.bytes, to: target)
+        if outcome.unchanged {
+            printError("\(target): already up to date")
+        } else {
+            printError("wrote \(target)" + (outcome.backup.map { " (the previous version is in \($0))" } ?? ""))
+        }
+    }
+    if let target {
+        try DomainFile.withLock(on: target) { try deliver() }
+    } else {
+        try deliver()
+    }
+}
+
+extension VFIOCtl {
+    struct Attach: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add passthrough devices, shared memory, evdev input and tuning to a libvirt domain XML.",
+            discussion: """
+                Merges into the file's own bytes: comments, attribute order, quoting and indentation stay, new \
+                elements take their siblings' indentation, and running it twice changes nothing the second time. \
+                An existing hostdev for the same source address is updated, never duplicated. The result is \
+                checked against libvirt's schema before anything is written.
+                """)
+
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: ArgumentHelp("The domain XML file.", valueName: "domain.xml"), completion: .file(extensions: ["xml"]))
+        var domain: String
+        @OptionGroup var what: GuestOptions
+        @OptionGroup var destination: DestinationOptions
+
+        @Flag(name: .long, help: "Also suggest a descriptive guest name.")
+        var name = false
+
+        func run() throws {
+            try reportingFailures {
+                let request = try what.request()
+                let host = global.host
+                try runMerge(path: domain, destination: destination) { document in
+                    if name { printError("suggested name: " + (try host.suggestedName(for: document, request: request))) }
+                    return try host.attach(request, to: document, source: domain)
+                }
+            }
+        }
+    }
+
+    struct Detach: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove from a libvirt domain XML exactly what attach adds.",
+            discussion: """
+                Takes the same options as attach: --gpu removes every hostdev of the card (and the root port \
+                attach added for it), --looking-glass and --scream their shmem devices, --evdev vfioctl's input \
+                objects, the tuning options their elements.
+                """)
+
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: ArgumentHelp("The domain XML file.", valueName: "domain.xml"), completion: .file(extensions: ["xml"]))
+        var domain: String
+        @OptionGroup var what: GuestOptions
+        @OptionGroup var destination: DestinationOptions
+
+        func run() throws {
+            try reportingFailures {
+                let request = try what.request()
+                let host = global.host
+                try runMerge(path: domain, destination: destination) { document in
+                    try host.detach(request, from: document, source: domain)
+                }
+            }
+        }
+    }
+
+    struct XML: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "xml",
+            abstract: "Print the XML sections attach would add, for pasting into a domain by hand.",
+            discussion: """
+                Takes attach's options. The sections are generated for a q35 guest (pass --machine i440fx for \
+                the older chipset); paste each at the place its first line names.
+                """)
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var what: GuestOptions
+
+        @Option(name: .long, help: ArgumentHelp("The guest's chipset.", valueName: "q35|i440fx"))
+        var machine: String = "q35"
+
+        func run() throws {
+            try reportingFailures {
+                guard machine == "q35" || machine == "i440fx" else {
+                    throw ValidationError("--machine takes q35 or i440fx, not '\(machine)'")
+                }
+                let template = """
+                    <domain type='kvm'>
+                      <name>guest</name>
+                      <memory unit='KiB'>16777216</memory>
+                      <os>
+                        <type arch='x86_64' machine='\(machine == "q35" ? "q35" : "pc")'>hvm</type>
+                      </os>
+                      <devices>
+                      </devices>
+                    </domain>
+
+                    """
+                let document = try XMLDocument(bytes: Array(template.utf8), source: "template")
+                let change = try global.host.attach(try what.request(), to: document, source: "template")
+                for note in change.notes { printError("note: \(note)") }
+                print(Sections.added(old: document.bytes, new: change.bytes), terminator: "")
+                if let block = change.qemuConf {
+                    print("\n<!-- /etc/libvirt/qemu.conf -->\n" + block)
+                }
+            }
+        }
+    }
+}
+
+/// The lines a merge added to the template, as blocks labelled with the element they go in.
+enum Sections {
+    static func added(old: [UInt8], new: [UInt8]) -> String {
+        let diff = UnifiedDiff.make(old: old, new: new, oldName: "a", newName: "b", context: 3)
+        var blocks: [String] = []
+        var block: [Substring] = []
+        var parent = "domain"
+        var lastTopLevel = "domain"
+        func flush() {
+            guard let first = block.first else { return }
+            let indent = first.prefix { $0 == " " }.count
+            let lines = block.map { $0.dropFirst(min(indent, $0.prefix { $0 == " " }.count)) }
+            blocks.append("<!-- in <\(parent)> -->\n" + lines.joined(separator: "\n"))
+            block = []
+        }
+        for line in diff.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("+++") || line.hasPrefix("---") || line.hasPrefix("@@") {
+                flush()
+                continue
+            }
+            let body = line.dropFirst()
+            let indent = body.prefix { $0 == " " }.count
+            if line.hasPrefix("+") {
+                if block.isEmpty { parent = indent <= 2 ? "domain" : lastTopLevel }
+                block.append(body)
+            } else {
+                flush()
+                if indent == 2, body.dropFirst(2).hasPrefix("<"), !body.dropFirst(2).hasPrefix("</") {
+                    lastTopLevel = String(body.dropFirst(3).prefix { $0 != " " && $0 != ">" && $0 != "/" })
+                }
+            }
+        }
+        flush()
+        return blocks.joined(separator: "\n\n") + (blocks.isEmpty ? "" : "\n")
+    }
+}
