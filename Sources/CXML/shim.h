@@ -7,6 +7,7 @@
 #include <libxml/SAX2.h>
 #include <libxml/tree.h>
 #include <libxml/xmlerror.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +86,8 @@ static inline void cxml_error(void *userData, xmlErrorPtr error) {
 // Parses `length` bytes into a tree, recording element offsets in `state`. Returns the document, or NULL with
 // the first error in `state`. Entities are not loaded from outside, and no network access is made.
 static inline xmlDocPtr cxml_parse(const char *bytes, int length, cxml_state *state) {
+    // Sets up libxml2's global tables once, under its own lock, before any thread parses.
+    xmlInitParser();
     memset(state, 0, sizeof *state);
     xmlParserCtxtPtr ctxt = xmlCreateMemoryParserCtxt(bytes, length);
     if (ctxt == NULL) {
@@ -93,7 +96,9 @@ static inline xmlDocPtr cxml_parse(const char *bytes, int length, cxml_state *st
     }
     ctxt->sax->startElementNs = cxml_start;
     ctxt->sax->endElementNs = cxml_end;
-    ctxt->sax->serror = cxml_error;
+    // Errors go to the thread's structured handler below, with `state` as its data (the SAX handler's own
+    // serror would be called with the parser context instead).
+    ctxt->sax->serror = NULL;
     ctxt->sax->error = NULL;
     ctxt->sax->warning = NULL;
     ctxt->vctxt.error = NULL;
@@ -131,25 +136,38 @@ static inline void cxml_state_free(cxml_state *state) {
 }
 
 // Validates a document against a RELAX NG schema file. Returns 0 when valid, 1 when not (first problem in
-// `state`), -1 when the schema cannot be loaded.
+// `state`), -1 when the schema cannot be loaded. libxml2's RELAX NG code keeps global type tables, so validation
+// runs under one process-wide lock; the parsed schema is kept for the next call with the same path.
 static inline int cxml_validate(xmlDocPtr doc, const char *schemaPath, cxml_state *state) {
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static xmlRelaxNGPtr cached = NULL;
+    static char cachedPath[4096];
+    xmlInitParser();
     memset(state, 0, sizeof *state);
+    pthread_mutex_lock(&lock);
     xmlSetStructuredErrorFunc(state, cxml_error);
-    xmlRelaxNGParserCtxtPtr parser = xmlRelaxNGNewParserCtxt(schemaPath);
-    xmlRelaxNGPtr schema = parser ? xmlRelaxNGParse(parser) : NULL;
+    if (cached == NULL || strncmp(cachedPath, schemaPath, sizeof cachedPath) != 0) {
+        if (cached != NULL) xmlRelaxNGFree(cached);
+        cached = NULL;
+        xmlRelaxNGParserCtxtPtr parser = xmlRelaxNGNewParserCtxt(schemaPath);
+        if (parser != NULL) {
+            cached = xmlRelaxNGParse(parser);
+            xmlRelaxNGFreeParserCtxt(parser);
+        }
+        snprintf(cachedPath, sizeof cachedPath, "%s", schemaPath);
+    }
     int result = -1;
-    if (schema != NULL) {
+    if (cached != NULL) {
         memset(state, 0, sizeof *state);
-        xmlRelaxNGValidCtxtPtr valid = xmlRelaxNGNewValidCtxt(schema);
+        xmlRelaxNGValidCtxtPtr valid = xmlRelaxNGNewValidCtxt(cached);
         if (valid != NULL) {
             xmlRelaxNGSetValidStructuredErrors(valid, cxml_error, state);
             result = xmlRelaxNGValidateDoc(valid, doc) == 0 ? 0 : 1;
             xmlRelaxNGFreeValidCtxt(valid);
         }
-        xmlRelaxNGFree(schema);
     }
-    if (parser) xmlRelaxNGFreeParserCtxt(parser);
     xmlSetStructuredErrorFunc(NULL, NULL);
+    pthread_mutex_unlock(&lock);
     return result;
 }
 

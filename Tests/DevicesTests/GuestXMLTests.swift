@@ -23,7 +23,7 @@ enum GuestRequests {
         var gpu = GuestRequest()
         gpu.gpus = [.gpu(2)]
         var hostdev = GuestRequest()
-        hostdev.hostdevs = [.device(.address(PCIAddress("0000:00:1f.3")!))]
+        hostdev.hostdevs = [BindTarget("0000:00:1f.3")].compactMap { $0 }
         var lookingGlass = GuestRequest()
         lookingGlass.lookingGlass = .init(width: 2560, height: 1440)
         var kvmfr = GuestRequest()
@@ -79,11 +79,13 @@ enum GuestRequests {
             // updates in place: the vcpu count, an existing cpu/pm/hyperv/cputune and the existing GPU hostdev).
             let diff = UnifiedDiff.make(old: original.bytes, new: change.bytes, oldName: "a", newName: "b")
             let removed = diff.split(separator: "\n").filter { $0.hasPrefix("-") && !$0.hasPrefix("---") }
-            let updatable = ["<vcpu", "<cpu", "</cpu>", "<pm>", "</pm>", "suspend-to", "<hyperv", "</hyperv>",
+            let updatable = [
+                "<vcpu", "<cpu", "</cpu>", "<pm>", "</pm>", "suspend-to", "<hyperv", "</hyperv>",
                 "<relaxed", "<vapic", "<spinlocks", "<size", "<shares", "<cputune", "</cputune>", "</os>",
                 "<kvm>", "</kvm>", "hint-dedicated", "</features>", "<devices/>", "</devices>", "</domain>",
                 // xmlns:qemu joins the domain's start tag; multifunction='on' joins the user's GPU address.
-                "<domain ", "<address type='pci' domain='0x0000' bus='0x05'"]
+                "<domain ", "<address type='pci' domain='0x0000' bus='0x05'",
+            ]
             let replaced = label == "kvmfr" ? ["<shmem name='looking-glass'>", "ivshmem-plain", "</shmem>"] : []
             for line in removed where !(updatable + replaced).contains(where: { line.contains($0) }) {
                 Issue.record("\(name) \(label): removed the user's line \(line)")

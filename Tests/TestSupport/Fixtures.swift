@@ -146,8 +146,12 @@ extension FakeHost {
                 let group = core / cores
                 let members = (0..<cores).flatMap { c in (0..<threads).map { $0 * total + group * cores + c } }
                 let directory = "/sys/devices/system/cpu/cpu\(cpu)"
-                try write(directory + "/topology/thread_siblings_list", siblings.map(String.init).joined(separator: ",") + "\n")
-                try write(directory + "/cache/index3/shared_cpu_list", members.sorted().map(String.init).joined(separator: ",") + "\n")
+                try write(
+                    directory + "/topology/thread_siblings_list",
+                    siblings.map(String.init).joined(separator: ",") + "\n")
+                try write(
+                    directory + "/cache/index3/shared_cpu_list",
+                    members.sorted().map(String.init).joined(separator: ",") + "\n")
                 try write(directory + "/cache/index3/size", "\(l3KiB?[group] ?? 32768)K\n")
             }
         }
@@ -158,8 +162,10 @@ extension FakeHost {
     public func addDMI() throws {
         let values = [
             "bios_vendor": "American Megatrends International, LLC.", "bios_version": "F20",
-            "bios_date": "11/10/2023", "sys_vendor": "Gigabyte Technology Co., Ltd.", "product_name": "X570 AORUS ELITE",
-            "product_version": "-CF", "product_serial": "Default string", "board_vendor": "Gigabyte Technology Co., Ltd.",
+            "bios_date": "11/10/2023", "sys_vendor": "Gigabyte Technology Co., Ltd.",
+            "product_name": "X570 AORUS ELITE",
+            "product_version": "-CF", "product_serial": "Default string",
+            "board_vendor": "Gigabyte Technology Co., Ltd.",
             "board_name": "X570 AORUS ELITE", "board_version": "x.x", "board_serial": "Default string",
         ]
         for (name, value) in values { try write("/sys/class/dmi/id/\(name)", value + "\n") }

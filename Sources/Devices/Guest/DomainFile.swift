@@ -11,7 +11,9 @@ public enum DomainFile {
     /// - Throws: `DevicesError`: a missing or unreadable file, or XML that is not well-formed (with line:column).
     public static func read(_ path: String) throws -> XMLDocument {
         guard let bytes = try LiveHostIO().read(FilePath(path)) else {
-            throw DevicesError(code: .notFound, message: "\(path) does not exist: give a domain XML file (`virsh dumpxml NAME > \(path)`)")
+            throw DevicesError(
+                code: .notFound,
+                message: "\(path) does not exist: give a domain XML file (`virsh dumpxml NAME > \(path)`)")
         }
         return try XMLDocument(bytes: bytes, source: path)
     }
@@ -20,9 +22,12 @@ public enum DomainFile {
     /// - Returns: nil when valid, else the first problem as `line N: message`; nil too when `schema` does not
     ///   exist (validation is then up to libvirt).
     /// - Throws: `DevicesError` when the bytes are not well-formed XML.
-    public static func schemaProblem(_ bytes: [UInt8], source: String, schema: String = defaultSchema) throws -> String? {
+    public static func schemaProblem(_ bytes: [UInt8], source: String, schema: String = defaultSchema) throws -> String?
+    {
         guard access(schema, R_OK) == 0 else { return nil }
-        let document = try parseTree(bytes, source: source)
+        var parsing = cxml_state()
+        defer { cxml_state_free(&parsing) }
+        let document = try XMLDocument.parseTree(bytes, source: source, state: &parsing)
         defer { xmlFreeDoc(document) }
         var state = cxml_state()
         defer { cxml_state_free(&state) }
@@ -35,26 +40,11 @@ public enum DomainFile {
         return state.line > 0 ? "line \(state.line): \(message)" : message
     }
 
-    private static func parseTree(_ bytes: [UInt8], source: String) throws -> xmlDocPtr {
-        var state = cxml_state()
-        defer { cxml_state_free(&state) }
-        let document = bytes.withUnsafeBufferPointer { buffer in
-            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
-                cxml_parse($0, Int32(buffer.count), &state)
-            }
-        }
-        guard let document else {
-            let message = withUnsafeBytes(of: &state.message) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            throw DevicesError(code: .invalidData, message: "\(source):\(state.line):\(state.column): \(message)")
-        }
-        return document
-    }
-
     /// Makes sure a result may be written: well-formed, and valid for libvirt whenever the input was.
     /// - Throws: `DevicesError` naming the problem; nothing is written after it.
-    public static func validate(_ change: DomainChange, original: XMLDocument, source: String, schema: String = defaultSchema)
+    public static func validate(
+        _ change: DomainChange, original: XMLDocument, source: String, schema: String = defaultSchema
+    )
         throws
     {
         _ = try XMLDocument(bytes: change.bytes, source: source + " (result)")

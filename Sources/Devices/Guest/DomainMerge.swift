@@ -44,7 +44,8 @@ struct GuestPCIAddress: Hashable {
     }
 
     init?(_ element: XMLElement) {
-        guard let bus = element.attribute("bus").flatMap(Self.number), let slot = element.attribute("slot").flatMap(Self.number),
+        guard let bus = element.attribute("bus").flatMap(Self.number),
+            let slot = element.attribute("slot").flatMap(Self.number),
             let function = element.attribute("function").flatMap(Self.number)
         else { return nil }
         domain = element.attribute("domain").flatMap(Self.number) ?? 0
@@ -55,7 +56,8 @@ struct GuestPCIAddress: Hashable {
 
     init(_ address: PCIAddress) {
         self.init(
-            domain: Int(address.domain), bus: Int(address.bus), slot: Int(address.device), function: Int(address.function))
+            domain: Int(address.domain), bus: Int(address.bus), slot: Int(address.device),
+            function: Int(address.function))
     }
 
     /// Parses libvirt's numbers: `0x1f` or decimal.
@@ -229,7 +231,9 @@ struct DomainMerger {
     var pciHostdevs: [GuestPCIAddress: XMLElement] {
         var map: [GuestPCIAddress: XMLElement] = [:]
         for hostdev in devices?.children("hostdev") ?? [] where hostdev.attribute("type") == "pci" {
-            guard let address = hostdev.child("source")?.child("address").flatMap(GuestPCIAddress.init) else { continue }
+            guard let address = hostdev.child("source")?.child("address").flatMap(GuestPCIAddress.init) else {
+                continue
+            }
             map[address] = hostdev
         }
         return map
@@ -320,7 +324,8 @@ struct DomainMerger {
             }
             var children = [
                 XMLFragment(
-                    "source", children: [XMLFragment("address", GuestPCIAddress(function.address).attributes(guest: false))])
+                    "source",
+                    children: [XMLFragment("address", GuestPCIAddress(function.address).attributes(guest: false))])
             ]
             if isDisplay, let rom { children.append(rom) }
             children.append(guestAddress)
@@ -387,7 +392,8 @@ struct DomainMerger {
                         + "`vfioctl vbios install \(path) --for \(display.address)` copies it to \(HostPaths.vgaBIOS)")
             }
         } else {
-            let installed = Host.installedROMPath(vendor: display.vendor, device: display.device, address: display.address)
+            let installed = Host.installedROMPath(
+                vendor: display.vendor, device: display.device, address: display.address)
             if host.files.exists(host.files.path(installed)) {
                 file = installed.string
                 notes.append("using the ROM installed for \(display.address): \(installed)")
@@ -401,7 +407,8 @@ struct DomainMerger {
     static func currentDirectory() -> FilePath {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         guard getcwd(&buffer, buffer.count) != nil else { return FilePath("/") }
-        return FilePath(String(cString: buffer))
+        let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        return FilePath(String(decoding: bytes, as: UTF8.self))
     }
 
     mutating func attachHostdev(_ target: BindTarget) throws {
@@ -432,7 +439,9 @@ struct DomainMerger {
                         children: [
                             XMLFragment(
                                 "source",
-                                children: [XMLFragment("address", GuestPCIAddress(device.address).attributes(guest: false))])
+                                children: [
+                                    XMLFragment("address", GuestPCIAddress(device.address).attributes(guest: false))
+                                ])
                         ]), lastHostdev
                 ))
         }
@@ -524,7 +533,8 @@ struct DomainMerger {
         // counts with its new size).
         var taken = Set(
             (devices?.children("shmem") ?? []).filter {
-                $0.attribute("name") != "scream-ivshmem" && !(lookingGlass != nil && $0.attribute("name") == "looking-glass")
+                $0.attribute("name") != "scream-ivshmem"
+                    && !(lookingGlass != nil && $0.attribute("name") == "looking-glass")
             }.compactMap(Self.sizeMiB(of:)))
         if let lookingGlass { taken.insert(lookingGlass.sizeMiB) }
         var size = SharedMemory.screamMiB
@@ -554,7 +564,9 @@ struct DomainMerger {
         while index + 1 < values.count {
             let flag = values[index]
             let value = values[index + 1]
-            if let current = existing.first(where: { isOurs($0.attribute("value") ?? "") && Self.sameObject($0.attribute("value") ?? "", value) }) {
+            if let current = existing.first(where: {
+                isOurs($0.attribute("value") ?? "") && Self.sameObject($0.attribute("value") ?? "", value)
+            }) {
                 if current.attribute("value") != value {
                     editor.replace(current, with: XMLFragment(current.qualifiedName, ["value": value]))
                 }

@@ -21,7 +21,8 @@ extension DomainMerger {
         for target in request.gpus {
             let slots = Set(try detachSlots(target))
             let matching = hostdevs.filter { address, _ in
-                slots.contains(GuestPCIAddress(domain: address.domain, bus: address.bus, slot: address.slot, function: 0))
+                slots.contains(
+                    GuestPCIAddress(domain: address.domain, bus: address.bus, slot: address.slot, function: 0))
             }
             if matching.isEmpty { notes.append("no hostdev of \(target) in the domain") }
             for (_, hostdev) in matching.sorted(by: { $0.value.range.lowerBound < $1.value.range.lowerBound }) {
@@ -38,7 +39,8 @@ extension DomainMerger {
             var addresses: [GuestPCIAddress] = []
             switch target {
             case .device(.address(let address)): addresses = [GuestPCIAddress(address)]
-            case .device(let selector): addresses = try hostReport().devices(matching: selector).map { GuestPCIAddress($0.address) }
+            case .device(let selector):
+                addresses = try hostReport().devices(matching: selector).map { GuestPCIAddress($0.address) }
             case .gpu: throw DevicesError(code: .invalidArgument, message: "\(target) is a GPU: use --gpu \(target)")
             }
             for address in addresses {
@@ -79,7 +81,8 @@ extension DomainMerger {
         // A <devices> left with nothing in it goes too (libvirt reads a missing one as an empty one).
         if let devices, !devices.children.isEmpty, devices.children.allSatisfy(editor.isRemoved),
             let content = devices.content,
-            document.bytes[content].allSatisfy({ [0x20, 0x09, 0x0A, 0x0D].contains($0) }) || editorRemovedAllText(devices)
+            document.bytes[content].allSatisfy({ [0x20, 0x09, 0x0A, 0x0D].contains($0) })
+                || editorRemovedAllText(devices)
         {
             editor.remove(devices)
         }

@@ -85,12 +85,11 @@ extension DomainMerger {
         while let character = rest.first {
             rest = rest.dropFirst()
             if character == "," {
-                if rest.first == "," {
-                    path.append(",")
-                    rest = rest.dropFirst()
-                } else {
+                guard rest.first == "," else {
                     break
                 }
+                path.append(",")
+                rest = rest.dropFirst()
             } else {
                 path.append(character)
             }

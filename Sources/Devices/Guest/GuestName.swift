@@ -21,7 +21,9 @@ extension Host {
             for child in metadata.children where child.name == "libosinfo" {
                 if let id = child.child("os")?.attribute("id") {
                     let parts = id.split(separator: "/")
-                    if id.contains("microsoft.com/win") { system = "win" + (parts.last.map(String.init) ?? "") } else {
+                    if id.contains("microsoft.com/win") {
+                        system = "win" + (parts.last.map(String.init) ?? "")
+                    } else {
                         system = parts.dropFirst(1).first.map { String($0.split(separator: ".").first ?? $0) } ?? system
                     }
                 }
@@ -33,7 +35,9 @@ extension Host {
             switch target {
             case .gpu(let index) where index <= report.gpus.count: vendor = report.gpus[index - 1].vendor
             case .device(let selector):
-                if let device = try report.devices(matching: selector).first { vendor = GPUAnalyzer.vendorName(device.vendor) }
+                if let device = try report.devices(matching: selector).first {
+                    vendor = GPUAnalyzer.vendorName(device.vendor)
+                }
             default: break
             }
         }

@@ -34,7 +34,9 @@ public struct GuestRequest: Sendable, Hashable {
         }
 
         /// The device size in MiB.
-        public var sizeMiB: Int { SharedMemory.lookingGlassMiB(width: width, height: height, hdr: hdr, formula: formula) }
+        public var sizeMiB: Int {
+            SharedMemory.lookingGlassMiB(width: width, height: height, hdr: hdr, formula: formula)
+        }
     }
 
     /// Keyboard and mouse through evdev.

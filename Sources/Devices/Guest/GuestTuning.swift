@@ -71,7 +71,9 @@ extension DomainMerger {
         let cpu = try CPUInfo(files: host.files)
         if tuning.hugepages { try attachHugepages() }
         if tuning.pin { try attachPinning(vcpus: tuning.vcpus, vendor: cpu.vendor) }
-        if tuning.hyperv || tuning.hidden { attachHyperV(full: tuning.hyperv, hidden: tuning.hidden, vendor: cpu.vendor) }
+        if tuning.hyperv || tuning.hidden {
+            attachHyperV(full: tuning.hyperv, hidden: tuning.hidden, vendor: cpu.vendor)
+        }
         if tuning.smbios { try attachSMBIOS() }
         if tuning.pm {
             setDomainChild(
@@ -183,7 +185,9 @@ extension DomainMerger {
                 XMLFragment("stimer", ["state": "on"], children: [XMLFragment("direct", ["state": "on"])]),
                 XMLFragment("reset", ["state": "on"]),
             ]
-            if hidden { enlightenments.append(XMLFragment("vendor_id", ["state": "on", "value": Self.hyperVVendorID])) }
+            if hidden {
+                enlightenments.append(XMLFragment("vendor_id", ["state": "on", "value": Self.hyperVVendorID]))
+            }
             enlightenments += [
                 XMLFragment("frequencies", ["state": "on"]), XMLFragment("reenlightenment", ["state": "on"]),
                 XMLFragment("tlbflush", ["state": "on"]), XMLFragment("ipi", ["state": "on"]),
@@ -208,8 +212,11 @@ extension DomainMerger {
         if let features {
             if let hyperv { setChild(hyperv, of: features) }
             if let kvm {
-                if let current = features.child("kvm") { setChild(XMLFragment("hidden", ["state": "on"]), of: current) }
-                else { editor.insert(kvm, into: features) }
+                if let current = features.child("kvm") {
+                    setChild(XMLFragment("hidden", ["state": "on"]), of: current)
+                } else {
+                    editor.insert(kvm, into: features)
+                }
             }
             if features.child("acpi") == nil, full { editor.insert(XMLFragment("acpi"), into: features) }
         } else {
@@ -271,7 +278,8 @@ extension DomainMerger {
         if !board.isEmpty { blocks.append(XMLFragment("baseBoard", children: board)) }
         guard !blocks.isEmpty else {
             throw DevicesError(
-                code: .notFound, message: "the host's SMBIOS strings (\(HostPaths.dmi)) cannot be read: nothing to copy")
+                code: .notFound, message: "the host's SMBIOS strings (\(HostPaths.dmi)) cannot be read: nothing to copy"
+            )
         }
         if (try? value("product_serial")) == nil {
             notes.append("serial numbers in \(HostPaths.dmi) are readable by root only: run as root to copy them")

@@ -65,8 +65,8 @@ extension Host {
         }
         var seenCores: Set<[Int]> = []
         var cores: [HostTopology.Core] = []
-        for cpu in coreOf.keys.sorted() {
-            let threads = coreOf[cpu]!.filter { coreOf[$0] != nil }.sorted()
+        for (_, siblings) in coreOf.sorted(by: { $0.key < $1.key }) {
+            let threads = siblings.filter { coreOf[$0] != nil }.sorted()
             guard !seenCores.contains(threads) else { continue }
             seenCores.insert(threads)
             cores.append(HostTopology.Core(threads: threads))
@@ -136,7 +136,9 @@ public struct PinningPlan: Sendable, Hashable {
 
     /// Plans pinning: the host keeps core 0 and one more core (or only core 0 on small CPUs); the guest takes
     /// whole cores from one L3 group when it fits (the largest cache first: the V-Cache CCD on X3D parts).
-    /// - Parameter wanted: the number of vCPUs; nil takes every core of the chosen group the host does not keep.
+    /// - Parameters:
+    ///   - topology: the host's CPUs.
+    ///   - wanted: the number of vCPUs; nil takes every core of the chosen group the host does not keep.
     /// - Throws: `DevicesError` when the request cannot fit.
     public init(topology: HostTopology, vcpus wanted: Int?) throws {
         let cores = topology.cores

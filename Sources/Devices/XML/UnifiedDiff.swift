@@ -80,7 +80,9 @@ public enum UnifiedDiff {
                 script.append(.same(offset + x, offset + y))
             }
             if d > 0 {
-                if x == previousX { script.append(.added(offset + previousY)) } else {
+                if x == previousX {
+                    script.append(.added(offset + previousY))
+                } else {
                     script.append(.removed(offset + previousX))
                 }
             }
@@ -112,17 +114,29 @@ public enum UnifiedDiff {
             for entry in script[start..<end] {
                 switch entry {
                 case .same(let i, let j):
-                    if !seenOld { oldStart = i + 1; seenOld = true }
-                    if !seenNew { newStart = j + 1; seenNew = true }
+                    if !seenOld {
+                        oldStart = i + 1
+                        seenOld = true
+                    }
+                    if !seenNew {
+                        newStart = j + 1
+                        seenNew = true
+                    }
                     oldCount += 1
                     newCount += 1
                     body += " " + a[i] + "\n"
                 case .removed(let i):
-                    if !seenOld { oldStart = i + 1; seenOld = true }
+                    if !seenOld {
+                        oldStart = i + 1
+                        seenOld = true
+                    }
                     oldCount += 1
                     body += "-" + a[i] + "\n"
                 case .added(let j):
-                    if !seenNew { newStart = j + 1; seenNew = true }
+                    if !seenNew {
+                        newStart = j + 1
+                        seenNew = true
+                    }
                     newCount += 1
                     body += "+" + b[j] + "\n"
                 }

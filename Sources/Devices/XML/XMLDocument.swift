@@ -68,7 +68,9 @@ public struct XMLDocument: Sendable {
     public let root: XMLElement
 
     /// Parses `bytes`.
-    /// - Parameter source: the name used in error messages (a file path).
+    /// - Parameters:
+    ///   - bytes: the document.
+    ///   - source: the name used in error messages (a file path).
     /// - Throws: `DevicesError` (`.invalidData`) with `source:line:column: message` for anything that is not
     ///   well-formed XML, including an empty or truncated file.
     public init(bytes: [UInt8], source: String) throws {
@@ -81,25 +83,16 @@ public struct XMLDocument: Sendable {
         }
         var state = cxml_state()
         defer { cxml_state_free(&state) }
-        let document = bytes.withUnsafeBufferPointer { buffer in
-            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
-                cxml_parse($0, Int32(buffer.count), &state)
-            }
-        }
-        guard let document else {
-            let message = withUnsafeBytes(of: &state.message) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            throw DevicesError(
-                code: .invalidData, message: "\(source):\(state.line):\(state.column): \(message) (not well-formed XML)")
-        }
+        let document = try Self.parseTree(bytes, source: source, state: &state)
         defer { xmlFreeDoc(document) }
         var starts: [UnsafeMutableRawPointer: Int] = [:]
         var ends: [UnsafeMutableRawPointer: Int] = [:]
         for index in 0..<state.count {
             let mark = state.marks[index]
             guard let node = mark.node else { continue }
-            if mark.isEnd != 0 { ends[UnsafeMutableRawPointer(node)] = mark.offset } else {
+            if mark.isEnd != 0 {
+                ends[UnsafeMutableRawPointer(node)] = mark.offset
+            } else {
                 starts[UnsafeMutableRawPointer(node)] = mark.offset
             }
         }
@@ -108,6 +101,23 @@ public struct XMLDocument: Sendable {
         }
         let builder = TreeBuilder(bytes: bytes, starts: starts, ends: ends, source: source)
         root = try builder.element(rootNode)
+    }
+
+    /// Parses bytes into libxml2's tree, recording tag offsets in `state`.
+    /// - Throws: `DevicesError` with `source:line:column: message` for XML that is not well-formed.
+    static func parseTree(_ bytes: [UInt8], source: String, state: inout cxml_state) throws -> xmlDocPtr {
+        let document = bytes.withUnsafeBytes { raw in
+            cxml_parse(raw.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(raw.count), &state)
+        }
+        guard let document else {
+            let message = withUnsafeBytes(of: &state.message) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            throw DevicesError(
+                code: .invalidData, message: "\(source):\(state.line):\(state.column): \(message) (not well-formed XML)"
+            )
+        }
+        return document
     }
 
     /// The text of a byte range.

@@ -36,7 +36,10 @@ public struct XMLFragment: Sendable, Hashable {
     public func render(indent: String, unit: String, quote: Character) -> String {
         var tag = "<" + name
         for attribute in attributes {
-            tag += " \(attribute.name)=\(quote)\(Self.escape(attribute.value, quote: quote))\(quote)"
+            // A value holding the document's quote is written in the other one, as people write JSON arguments.
+            let other: Character = quote == "'" ? "\"" : "'"
+            let mark = attribute.value.contains(quote) && !attribute.value.contains(other) ? other : quote
+            tag += " \(attribute.name)=\(mark)\(Self.escape(attribute.value, quote: mark))\(mark)"
         }
         if children.isEmpty {
             guard let text else { return tag + "/>" }
@@ -92,7 +95,8 @@ public struct XMLEditor: Sendable {
         let bytes = document.bytes
         // The indentation of the root's first child is one level; the first attribute's quote is the style.
         var unit = "  "
-        if let first = document.root.children.first, let indent = Self.indentation(bytes, at: first.startTag.lowerBound),
+        if let first = document.root.children.first,
+            let indent = Self.indentation(bytes, at: first.startTag.lowerBound),
             !indent.isEmpty
         {
             unit = indent
@@ -237,8 +241,9 @@ public struct XMLEditor: Sendable {
         let needle = Array(name.utf8)
         var index = 1
         while index + needle.count < tag.count {
-            if Array(tag[index..<(index + needle.count)]) == needle, tag[index - 1] == 0x20 || tag[index - 1] == 0x09
-                || tag[index - 1] == 0x0A, index + needle.count < tag.count
+            if Array(tag[index..<(index + needle.count)]) == needle,
+                tag[index - 1] == 0x20 || tag[index - 1] == 0x09
+                    || tag[index - 1] == 0x0A, index + needle.count < tag.count
             {
                 var cursor = index + needle.count
                 while cursor < tag.count, tag[cursor] == 0x20 { cursor += 1 }

@@ -4,7 +4,9 @@ import Glibc
 
 /// What to add to (or remove from) a domain: shared by attach, detach and xml.
 struct GuestOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("A GPU with all its functions (address, vendor:device or gpu:N).", valueName: "target"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("A GPU with all its functions (address, vendor:device or gpu:N).", valueName: "target"))
     var gpu: [String] = []
 
     @Option(name: .long, help: ArgumentHelp("Any other PCI device (address or vendor:device).", valueName: "target"))
@@ -13,7 +15,8 @@ struct GuestOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("A ROM file for the GPU (checked against it first).", valueName: "file"))
     var rom: String?
 
-    @Option(name: .customLong("rom-bar"), help: ArgumentHelp("Show the GPU's ROM BAR to the guest.", valueName: "on|off"))
+    @Option(
+        name: .customLong("rom-bar"), help: ArgumentHelp("Show the GPU's ROM BAR to the guest.", valueName: "on|off"))
     var romBar: String?
 
     @Option(
@@ -33,15 +36,20 @@ struct GuestOptions: ParsableArguments {
     @Flag(name: .long, help: "Scream's IVSHMEM audio device (2 MiB, never the size of another one).")
     var scream = false
 
-    @Option(name: .long, help: ArgumentHelp("Keyboard and mouse through evdev: auto, or device paths.", valueName: "auto|path"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Keyboard and mouse through evdev: auto, or device paths.", valueName: "auto|path"))
     var evdev: [String] = []
 
     @Option(
         name: .customLong("evdev-style"),
-        help: ArgumentHelp("commandline (<qemu:commandline>, default) or native (<input type='evdev'>).", valueName: "style"))
+        help: ArgumentHelp(
+            "commandline (<qemu:commandline>, default) or native (<input type='evdev'>).", valueName: "style"))
     var evdevStyle: String = "commandline"
 
-    @Option(name: .customLong("grab-toggle"), help: ArgumentHelp("Keys that switch input between host and guest.", valueName: "keys"))
+    @Option(
+        name: .customLong("grab-toggle"),
+        help: ArgumentHelp("Keys that switch input between host and guest.", valueName: "keys"))
     var grabToggle: String = "ctrl-ctrl"
 
     @Flag(name: .long, help: "All of the tuning below.")
@@ -100,7 +108,8 @@ struct GuestOptions: ParsableArguments {
         request.tuning =
             tune
             ? GuestRequest.Tuning.all
-            : GuestRequest.Tuning(hugepages: hugepages, pin: pin, hyperv: hyperv, hidden: hidden, smbios: smbios, pm: pm)
+            : GuestRequest.Tuning(
+                hugepages: hugepages, pin: pin, hyperv: hyperv, hidden: hidden, smbios: smbios, pm: pm)
         request.tuning.vcpus = vcpus
         if vcpus != nil && !request.tuning.pin { throw ValidationError("--vcpus goes with --pin or --tune") }
         return request
@@ -193,7 +202,8 @@ extension VFIOCtl {
                 """)
 
         @OptionGroup var global: GlobalOptions
-        @Argument(help: ArgumentHelp("The domain XML file.", valueName: "domain.xml"), completion: .file(extensions: ["xml"]))
+        @Argument(
+            help: ArgumentHelp("The domain XML file.", valueName: "domain.xml"), completion: .file(extensions: ["xml"]))
         var domain: String
         @OptionGroup var what: GuestOptions
         @OptionGroup var destination: DestinationOptions
@@ -206,7 +216,9 @@ extension VFIOCtl {
                 let request = try what.request()
                 let host = global.host
                 try runMerge(path: domain, destination: destination) { document in
-                    if name { printError("suggested name: " + (try host.suggestedName(for: document, request: request))) }
+                    if name {
+                        printError("suggested name: " + (try host.suggestedName(for: document, request: request)))
+                    }
                     return try host.attach(request, to: document, source: domain)
                 }
             }
@@ -223,7 +235,8 @@ extension VFIOCtl {
                 """)
 
         @OptionGroup var global: GlobalOptions
-        @Argument(help: ArgumentHelp("The domain XML file.", valueName: "domain.xml"), completion: .file(extensions: ["xml"]))
+        @Argument(
+            help: ArgumentHelp("The domain XML file.", valueName: "domain.xml"), completion: .file(extensions: ["xml"]))
         var domain: String
         @OptionGroup var what: GuestOptions
         @OptionGroup var destination: DestinationOptions
