@@ -32,7 +32,7 @@ struct VFIOCtl: ParsableCommand {
         main(Self.normalized(Array(CommandLine.arguments.dropFirst())))
     }
 
-    /// `--looking-glass` not followed by `WxH` means the default 1920x1080; every other argument is kept.
+    /// `--looking-glass` not followed by a size means the default 1920x1080; every other argument is kept.
     static func normalized(_ arguments: [String]) -> [String] {
         var result: [String] = []
         var index = 0
@@ -44,8 +44,8 @@ struct VFIOCtl: ParsableCommand {
             }
             if argument == "--looking-glass" {
                 let next = index + 1 < arguments.count ? arguments[index + 1] : ""
-                let parts = next.lowercased().split(separator: "x", omittingEmptySubsequences: false)
-                let isSize = parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
+                // A value starting with a digit is meant as the size (and is checked as one).
+                let isSize = next.first?.isNumber == true
                 if !isSize {
                     result.append("--looking-glass=1920x1080")
                     index += 1

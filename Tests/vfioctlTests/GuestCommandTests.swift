@@ -1,0 +1,243 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The domain files under Tests/Fixtures.
+private let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("Fixtures")
+
+private let domains = ["minimal", "virt-manager", "handmade", "tabs", "existing-passthrough", "i440fx"]
+
+/// Each attach option as a user types it.
+private let options: [(String, [String])] = [
+    ("gpu", ["--gpu", "gpu:2"]), ("hostdev", ["--hostdev", "00:1f.3"]),
+    ("looking-glass", ["--looking-glass", "2560x1440"]), ("kvmfr", ["--looking-glass-kvmfr"]), ("scream", ["--scream"]),
+    ("evdev", ["--evdev", "auto"]), ("evdev-native", ["--evdev", "auto", "--evdev-style", "native"]),
+    ("tune", ["--tune"]),
+    ("everything", ["--gpu", "gpu:2", "--looking-glass", "--scream", "--evdev", "auto", "--tune"]),
+]
+
+/// Finds a program on PATH.
+private func program(_ name: String) -> String? {
+    for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+        let path = "\(directory)/\(name)"
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    return nil
+}
+
+@Suite struct GuestCommandTests {
+    private func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("vfioctl-xml-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    @Test("libvirt itself accepts every attach result: virt-xml-validate and virsh define on the test driver")
+    func libvirtAccepts() throws {
+        let validate = try #require(
+            program("virt-xml-validate"), "virt-xml-validate missing: scripts/install-deps --test")
+        let virsh = try #require(program("virsh"), "virsh missing: scripts/install-deps --test")
+        let fake = try FakeHost.guestHost()
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for domain in domains {
+            let input = fixtures.appendingPathComponent("domains/\(domain).xml").path
+            for (label, arguments) in options {
+                let output = directory.appendingPathComponent("\(domain)-\(label).xml").path
+                let result = try vfioctl(
+                    ["attach", input] + arguments + ["-o", output, "--sysroot", fake.root, "--pci-ids", fake.pciIDs])
+                #expect(result.status == 0, "\(domain) \(label): \(result.stderr)")
+                let check = try run(validate, [output, "domain"])
+                #expect(check.status == 0, "\(domain) \(label): virt-xml-validate: \(check.stdout)\(check.stderr)")
+                let name = try #require(
+                    String(contentsOfFile: output, encoding: .utf8).firstMatch(of: /<name>([^<]+)<\/name>/)?.1)
+                let defined = try run(virsh, ["-q", "-c", "test:///default", "define \(output); dumpxml \(name)"])
+                #expect(defined.status == 0, "\(domain) \(label): virsh define: \(defined.stderr)")
+                let dump = defined.stdout
+                if label == "gpu" || label == "everything" {
+                    #expect(
+                        dump.contains("<address domain='0x0000' bus='0x01' slot='0x00' function='0x3'/>"),
+                        "\(domain) \(label): libvirt lost the GPU's USB-C function")
+                }
+                if label == "looking-glass" {
+                    #expect(dump.contains("<shmem name='looking-glass'>"), "\(domain): libvirt lost the shmem")
+                    #expect(dump.contains("<size unit='M'>64</size>"))
+                }
+                if label == "evdev-native" {
+                    #expect(dump.contains("<input type='evdev'>"), "\(domain): libvirt lost the evdev input")
+                    #expect(dump.contains("grabToggle='ctrl-ctrl'"))
+                }
+                if label == "tune" {
+                    #expect(dump.contains("<hugepages/>"))
+                    #expect(dump.contains("<vcpupin vcpu='0' cpuset='2'/>"))
+                    #expect(dump.contains("<smbios mode='sysinfo'/>"))
+                }
+            }
+        }
+    }
+
+    @Test("golden files: each option on the virt-manager domain gives exactly the recorded result")
+    func golden() throws {
+        let fake = try FakeHost.guestHost()
+        let input = fixtures.appendingPathComponent("domains/virt-manager.xml").path
+        let update = ProcessInfo.processInfo.environment["VFIOCTL_UPDATE_GOLDEN"] == "1"
+        for (label, arguments) in options {
+            let result = try vfioctl(
+                ["attach", input] + arguments + ["--print-xml", "--sysroot", fake.root, "--pci-ids", fake.pciIDs])
+            #expect(result.status == 0, "\(label): \(result.stderr)")
+            let golden = fixtures.appendingPathComponent("golden/virt-manager-\(label).xml")
+            if update { try result.stdout.write(to: golden, atomically: true, encoding: .utf8) }
+            let expected = try String(contentsOf: golden, encoding: .utf8)
+            #expect(
+                result.stdout == expected, "\(label) differs from \(golden.path) (VFIOCTL_UPDATE_GOLDEN=1 rewrites it)")
+        }
+    }
+
+    @Test("--print-diff shows only added lines for a new GPU, and writes nothing")
+    func printDiff() throws {
+        let fake = try FakeHost.guestHost()
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("win11.xml").path
+        try FileManager.default.copyItem(
+            atPath: fixtures.appendingPathComponent("domains/virt-manager.xml").path, toPath: file)
+        let before = try Data(contentsOf: URL(fileURLWithPath: file))
+        let result = try vfioctl(["attach", file, "--gpu", "gpu:2", "--print-diff", "--sysroot", fake.root])
+        #expect(result.status == 0)
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.first == "--- \(file)")
+        let changed = lines.dropFirst(2).filter { $0.hasPrefix("+") || $0.hasPrefix("-") }
+        #expect(changed.count == 27)
+        #expect(changed.allSatisfy { $0.hasPrefix("+") })
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == before)
+        // The same diff as diff(1) computes from the written result.
+        let diffTool = try #require(program("diff"))
+        let out = directory.appendingPathComponent("out.xml").path
+        _ = try vfioctl(["attach", file, "--gpu", "gpu:2", "-o", out, "--sysroot", fake.root])
+        let reference = try run(diffTool, ["-u", file, out])
+        let referenceHunks = reference.stdout.split(separator: "\n").dropFirst(2)
+        #expect(Array(lines.dropFirst(2)) == Array(referenceHunks))
+    }
+
+    @Test("--in-place keeps a .bak of the original and the file's mode; a second run changes nothing")
+    func inPlace() throws {
+        let fake = try FakeHost.guestHost()
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("gaming.xml").path
+        try FileManager.default.copyItem(
+            atPath: fixtures.appendingPathComponent("domains/existing-passthrough.xml").path, toPath: file)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
+        let original = try Data(contentsOf: URL(fileURLWithPath: file))
+        let first = try vfioctl(["attach", file, "--scream", "--in-place", "--sysroot", fake.root])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stderr.contains("wrote \(file) (the previous version is in \(file).bak)"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file + ".bak")) == original)
+        let attributes = try FileManager.default.attributesOfItem(atPath: file)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let merged = try Data(contentsOf: URL(fileURLWithPath: file))
+        let second = try vfioctl(["attach", file, "--scream", "--in-place", "--sysroot", fake.root])
+        #expect(second.status == 0)
+        #expect(second.stderr.contains("already up to date"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == merged)
+        let detach = try vfioctl(["detach", file, "--scream", "--in-place", "--sysroot", fake.root])
+        #expect(detach.status == 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == original)
+    }
+
+    @Test("two runs on one file at once both land: the lock serialises read, merge and write")
+    func concurrent() throws {
+        let fake = try FakeHost.guestHost()
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("win11.xml").path
+        try FileManager.default.copyItem(
+            atPath: fixtures.appendingPathComponent("domains/virt-manager.xml").path, toPath: file)
+        let binary = Bundle.main.bundleURL.appendingPathComponent("vfioctl").path
+        var processes: [Process] = []
+        for arguments in [["--scream"], ["--looking-glass"], ["--hostdev", "00:1f.3"], ["--gpu", "gpu:2"]] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = ["attach", file] + arguments + ["--in-place", "--sysroot", fake.root]
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            processes.append(process)
+        }
+        for process in processes { process.waitUntilExit() }
+        #expect(processes.allSatisfy { $0.terminationStatus == 0 })
+        let result = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(result.contains("<shmem name='scream-ivshmem'>"))
+        #expect(result.contains("<shmem name='looking-glass'>"))
+        #expect(result.contains("function='0x3'/>"))
+        #expect(result.contains("<address domain='0x0000' bus='0x00' slot='0x1f' function='0x3'/>"))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix(".") }
+        #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
+    }
+
+    @Test(
+        "bad input: one line, a non-zero exit, and the file untouched",
+        arguments: [
+            ("not XML", "garbage <<<", 65, ":1:"),
+            ("truncated", "<domain type='kvm'>\n  <name>x</name>\n  <devices>\n", 65, ":4:1: Premature end of data"),
+            ("not a domain", "<network><name>default</name></network>\n", 65, "the root element is <network>"),
+        ])
+    func badInput(_ label: String, _ content: String, _ status: Int32, _ message: String) throws {
+        let fake = try FakeHost.guestHost()
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("bad.xml").path
+        try content.write(toFile: file, atomically: true, encoding: .utf8)
+        let result = try vfioctl(["attach", file, "--scream", "--in-place", "--sysroot", fake.root])
+        #expect(result.status == status, "\(label)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(label): \(result.stderr)")
+        #expect(result.stderr.contains(message), "\(label): \(result.stderr)")
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == content)
+        #expect(!FileManager.default.fileExists(atPath: file + ".bak"))
+    }
+
+    @Test("bad options: no destination, an unknown device, a bad size, a ROM of another card")
+    func badOptions() throws {
+        let fake = try FakeHost.guestHost()
+        let file = fixtures.appendingPathComponent("domains/minimal.xml").path
+        let root = ["--sysroot", fake.root]
+        let noDestination = try vfioctl(["attach", file, "--scream"] + root)
+        #expect(noDestination.status == 64)
+        #expect(
+            noDestination.stderr.contains("say where the result goes: -o FILE, --in-place, --print-diff or --print-xml")
+        )
+        let unknown = try vfioctl(["attach", file, "--hostdev", "42:00.0", "--print-xml"] + root)
+        #expect(unknown.status == 66)
+        #expect(unknown.stderr.hasPrefix("vfioctl: no PCI device matches 0000:42:00.0"))
+        let size = try vfioctl(["attach", file, "--looking-glass", "1920by1080", "--print-xml"] + root)
+        #expect(size.status == 64, "\(size.stderr)")
+        #expect(size.stderr.contains("'1920by1080' is not a resolution"))
+        try fake.write("/tmp/other.rom", ROMBuilder.legacy(vendor: 0x1002, device: 0x67df).bytes())
+        let rom = try vfioctl(
+            ["attach", file, "--gpu", "gpu:2", "--rom", fake.path("/tmp/other.rom"), "--print-xml"] + root)
+        #expect(rom.status == 65)
+        #expect(rom.stdout.isEmpty)
+        #expect(rom.stderr.contains("is not a usable ROM for 0000:01:00.0"))
+        let missing = try vfioctl(["attach", "/nonexistent/dom.xml", "--scream", "--print-xml"] + root)
+        #expect(missing.status == 66)
+        #expect(missing.stderr.contains("/nonexistent/dom.xml does not exist"))
+    }
+
+    @Test("xml prints the sections alone; --name suggests the guide's name; the ACL block comes with evdev")
+    func sections() throws {
+        let fake = try FakeHost.guestHost()
+        let root = ["--sysroot", fake.root, "--pci-ids", fake.pciIDs]
+        let lookingGlass = try vfioctl(["xml", "--looking-glass"] + root)
+        #expect(lookingGlass.status == 0)
+        #expect(
+            lookingGlass.stdout
+                == "<!-- in <devices> -->\n<shmem name='looking-glass'>\n  <model type='ivshmem-plain'/>\n  <size unit='M'>32</size>\n</shmem>\n"
+        )
+        let evdev = try vfioctl(["xml", "--evdev", "auto"] + root)
+        #expect(evdev.stdout.contains("<!-- in <domain> -->\n<qemu:commandline>"))
+        #expect(evdev.stdout.contains("\"/dev/input/by-id/usb-Logitech_USB_Optical_Mouse-event-mouse\""))
+        let file = fixtures.appendingPathComponent("domains/virt-manager.xml").path
+        let named = try vfioctl(["attach", file, "--gpu", "gpu:2", "--tune", "--name", "--print-diff"] + root)
+        #expect(named.stderr.contains("suggested name: passthrough_nvidia_win11_x86_64_q35_uefi_"))
+    }
+}
