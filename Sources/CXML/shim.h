@@ -138,28 +138,55 @@ static inline void cxml_state_free(cxml_state *state) {
 // Validates a document against a RELAX NG schema file. Returns 0 when valid, 1 when not (first problem in
 // `state`), -1 when the schema cannot be loaded. libxml2's RELAX NG code keeps global type tables, so validation
 // runs under one process-wide lock; the parsed schema is kept for the next call with the same path.
+// The schema cache shared by cxml_preload and cxml_validate.
+typedef struct {
+    pthread_mutex_t lock;
+    xmlRelaxNGPtr schema;
+    char path[4096];
+} cxml_schema_cache;
+
+static inline cxml_schema_cache *cxml_cache(void) {
+    static cxml_schema_cache cache = {PTHREAD_MUTEX_INITIALIZER, NULL, {0}};
+    return &cache;
+}
+
+// Parses a schema into the cache (the caller holds the lock).
+static inline void cxml_load_locked(cxml_schema_cache *cache, const char *schemaPath) {
+    if (cache->schema != NULL && strncmp(cache->path, schemaPath, sizeof cache->path) == 0) return;
+    if (cache->schema != NULL) xmlRelaxNGFree(cache->schema);
+    cache->schema = NULL;
+    xmlRelaxNGParserCtxtPtr parser = xmlRelaxNGNewParserCtxt(schemaPath);
+    if (parser != NULL) {
+        cache->schema = xmlRelaxNGParse(parser);
+        xmlRelaxNGFreeParserCtxt(parser);
+    }
+    snprintf(cache->path, sizeof cache->path, "%s", schemaPath);
+}
+
+// Parses a schema ahead of time (on another thread), so validation later finds it ready.
+static inline void cxml_preload(const char *schemaPath) {
+    cxml_state state;
+    memset(&state, 0, sizeof state);
+    xmlInitParser();
+    cxml_schema_cache *cache = cxml_cache();
+    pthread_mutex_lock(&cache->lock);
+    xmlSetStructuredErrorFunc(&state, cxml_error);
+    cxml_load_locked(cache, schemaPath);
+    xmlSetStructuredErrorFunc(NULL, NULL);
+    pthread_mutex_unlock(&cache->lock);
+}
+
 static inline int cxml_validate(xmlDocPtr doc, const char *schemaPath, cxml_state *state) {
-    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    static xmlRelaxNGPtr cached = NULL;
-    static char cachedPath[4096];
+    cxml_schema_cache *cache = cxml_cache();
     xmlInitParser();
     memset(state, 0, sizeof *state);
-    pthread_mutex_lock(&lock);
+    pthread_mutex_lock(&cache->lock);
     xmlSetStructuredErrorFunc(state, cxml_error);
-    if (cached == NULL || strncmp(cachedPath, schemaPath, sizeof cachedPath) != 0) {
-        if (cached != NULL) xmlRelaxNGFree(cached);
-        cached = NULL;
-        xmlRelaxNGParserCtxtPtr parser = xmlRelaxNGNewParserCtxt(schemaPath);
-        if (parser != NULL) {
-            cached = xmlRelaxNGParse(parser);
-            xmlRelaxNGFreeParserCtxt(parser);
-        }
-        snprintf(cachedPath, sizeof cachedPath, "%s", schemaPath);
-    }
+    cxml_load_locked(cache, schemaPath);
     int result = -1;
-    if (cached != NULL) {
+    if (cache->schema != NULL) {
         memset(state, 0, sizeof *state);
-        xmlRelaxNGValidCtxtPtr valid = xmlRelaxNGNewValidCtxt(cached);
+        xmlRelaxNGValidCtxtPtr valid = xmlRelaxNGNewValidCtxt(cache->schema);
         if (valid != NULL) {
             xmlRelaxNGSetValidStructuredErrors(valid, cxml_error, state);
             result = xmlRelaxNGValidateDoc(valid, doc) == 0 ? 0 : 1;
@@ -167,7 +194,7 @@ static inline int cxml_validate(xmlDocPtr doc, const char *schemaPath, cxml_stat
         }
     }
     xmlSetStructuredErrorFunc(NULL, NULL);
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&cache->lock);
     return result;
 }
 

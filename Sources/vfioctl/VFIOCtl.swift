@@ -29,7 +29,12 @@ struct VFIOCtl: ParsableCommand {
 
     /// Runs the command line, letting `--looking-glass` stand without a size.
     static func main() {
-        main(Self.normalized(Array(CommandLine.arguments.dropFirst())))
+        let arguments = Self.normalized(Array(CommandLine.arguments.dropFirst()))
+        // attach and detach validate against libvirt's schema; compiling it overlaps with everything before.
+        if let command = arguments.first, command == "attach" || command == "detach" {
+            DomainFile.preloadSchema(schemaPath())
+        }
+        main(arguments)
     }
 
     /// `--looking-glass` not followed by a size means the default 1920x1080; every other argument is kept.

@@ -1,4 +1,5 @@
 import CXML
+import Dispatch
 import Glibc
 import SystemPackage
 
@@ -17,6 +18,16 @@ public enum DomainFile {
         }
         return try XMLDocument(bytes: bytes, source: path)
     }
+
+    /// Starts reading and compiling a schema on another thread, so that validation later finds it ready; the
+    /// work overlaps with reading the host and merging.
+    public static func preloadSchema(_ schema: String = defaultSchema) {
+        guard access(schema, R_OK) == 0 else { return }
+        DispatchQueue.global(qos: .userInitiated).async { schema.withCString { cxml_preload($0) } }
+    }
+
+    /// Whether the schema file can be read.
+    public static func schemaAvailable(_ schema: String = defaultSchema) -> Bool { access(schema, R_OK) == 0 }
 
     /// Checks bytes against libvirt's schema.
     /// - Returns: nil when valid, else the first problem as `line N: message`; nil too when `schema` does not

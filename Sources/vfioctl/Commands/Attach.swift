@@ -148,19 +148,31 @@ struct DestinationOptions: ParsableArguments {
     }
 }
 
+/// libvirt's domain schema: `VFIOCTL_LIBVIRT_SCHEMA` when set (another libvirt install), else libvirt's own.
+func schemaPath() -> String {
+    guard let value = getenv("VFIOCTL_LIBVIRT_SCHEMA") else { return DomainFile.defaultSchema }
+    let bytes = Array(UnsafeBufferPointer(start: value, count: strlen(value))).map { UInt8(bitPattern: $0) }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
 /// Runs a merge on a domain file and delivers it where the options say: validated first, written atomically
 /// under a lock, notes on stderr.
 func runMerge(
     path: String, destination: DestinationOptions,
     merge: (XMLDocument) throws -> DomainChange
 ) throws {
-    let schema = getenv("VFIOCTL_LIBVIRT_SCHEMA").map { String(cString: $0) } ?? DomainFile.defaultSchema
+    let schema = schemaPath()
     let target = destination.inPlace ? path : destination.output
     func deliver() throws {
         let document = try DomainFile.read(path)
         let change = try merge(document)
         try DomainFile.validate(change, original: document, source: path, schema: schema)
         for note in change.notes { printError("note: \(note)") }
+        if !DomainFile.schemaAvailable(schema) {
+            printError(
+                "note: libvirt's schema \(schema) is not installed: the result is checked as XML only; libvirt checks "
+                    + "the rest when it defines the domain")
+        }
         if let block = change.qemuConf {
             printError("qemu.conf needs (in \(HostPaths.libvirtQEMUConf), then restart libvirt):")
             for line in block.split(separator: "\n") { printError("  " + line) }
