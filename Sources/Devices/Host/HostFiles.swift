@@ -11,12 +11,7 @@ struct HostFiles: Sendable {
     /// Reads a whole small file, or nil when it does not exist.
     /// - Throws: `DevicesError` for any other failure (permission, I/O).
     func read(_ path: FilePath) throws -> [UInt8]? {
-        let fd = path.withPlatformString { open($0, O_RDONLY | O_CLOEXEC) }
-        if fd < 0 {
-            let errno = Errno(rawValue: Glibc.errno)
-            if errno == .noSuchFileOrDirectory || errno == .notDirectory { return nil }
-            throw DevicesError.read(path, errno)
-        }
+        guard let fd = try openForReading(path) else { return nil }
         defer { close(fd) }
         // sysfs attributes and config space fit in one read; a short read of a regular or sysfs file is the end.
         let capacity = 8192
@@ -126,4 +121,14 @@ extension String {
         }
         return String(self[first...last])
     }
+}
+
+/// Opens a file for reading: nil when it (or a folder on its path) does not exist.
+/// - Throws: `DevicesError` for any other failure (permission, I/O).
+func openForReading(_ path: FilePath) throws -> CInt? {
+    let fd = path.withPlatformString { open($0, O_RDONLY | O_CLOEXEC) }
+    guard fd < 0 else { return fd }
+    let errno = Errno(rawValue: Glibc.errno)
+    if errno == .noSuchFileOrDirectory || errno == .notDirectory { return nil }
+    throw DevicesError.read(path, errno)
 }

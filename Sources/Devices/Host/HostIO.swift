@@ -45,12 +45,7 @@ public struct LiveHostIO: HostIO {
 
     /// Reads a whole attribute; nil when it does not exist.
     public func read(_ path: FilePath) throws -> [UInt8]? {
-        let fd = path.withPlatformString { open($0, O_RDONLY | O_CLOEXEC) }
-        if fd < 0 {
-            let errno = Errno(rawValue: Glibc.errno)
-            if errno == .noSuchFileOrDirectory || errno == .notDirectory { return nil }
-            throw DevicesError.read(path, errno)
-        }
+        guard let fd = try openForReading(path) else { return nil }
         defer { close(fd) }
         var result: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)

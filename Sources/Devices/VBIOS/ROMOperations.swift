@@ -20,13 +20,8 @@ extension Host {
     /// - Returns: the ROM's bytes, unchecked.
     /// - Throws: `DevicesError` naming the device, with the likely cause and the ways out when the kernel refuses.
     public func dumpROM(of address: PCIAddress, io: any HostIO = LiveHostIO()) throws -> [UInt8] {
-        try validate()
         let files = self.files
-        let directory = files.path(HostPaths.pciDevices.appending(address.description))
-        guard files.exists(directory) else {
-            throw DevicesError(
-                code: .notFound, message: "no PCI device \(address): `vfioctl list` shows the devices of this host")
-        }
+        let directory = try deviceDirectory(address)
         let rom = directory.appending("rom")
         guard files.entryExists(rom) else {
             throw DevicesError(
@@ -96,13 +91,8 @@ extension Host {
     /// The vendor and device IDs of a PCI function, from sysfs.
     /// - Throws: `DevicesError` when the device does not exist or its IDs are unreadable.
     public func ids(of address: PCIAddress) throws -> (vendor: UInt16, device: UInt16) {
-        try validate()
         let files = self.files
-        let directory = files.path(HostPaths.pciDevices.appending(address.description))
-        guard files.exists(directory) else {
-            throw DevicesError(
-                code: .notFound, message: "no PCI device \(address): `vfioctl list` shows the devices of this host")
-        }
+        let directory = try deviceDirectory(address)
         guard let vendorText = try files.readText(directory.appending("vendor")),
             let deviceText = try files.readText(directory.appending("device")),
             let vendor = parseHex(vendorText, bits: 16), let device = parseHex(deviceText, bits: 16)
@@ -136,5 +126,17 @@ extension Host {
         HostPaths.vgaBIOS.appending(
             "\(hex(vendor, width: 4))-\(hex(device, width: 4))-"
                 + address.description.replacingOccurrences(of: ":", with: "-") + ".rom")
+    }
+
+    /// The rooted sysfs directory of a PCI function.
+    /// - Throws: `DevicesError` when the sysroot is unusable or the device does not exist.
+    func deviceDirectory(_ address: PCIAddress) throws -> FilePath {
+        try validate()
+        let directory = files.path(HostPaths.pciDevices.appending(address.description))
+        guard files.exists(directory) else {
+            throw DevicesError(
+                code: .notFound, message: "no PCI device \(address): `vfioctl list` shows the devices of this host")
+        }
+        return directory
     }
 }
