@@ -28,6 +28,26 @@ import Testing
         #expect(topKeys.count == 7)
     }
 
+    /// Hides a report's member streaming, so the tree writer encodes it.
+    private struct Whole: Encodable {
+        let report: HostReport
+        func encode(to encoder: any Encoder) throws { try report.encode(to: encoder) }
+    }
+
+    @Test("the report streamed member by member is byte for byte what the tree writer gives")
+    func streamedEqualsTree() throws {
+        let report = try FakeHost.workstation().report()
+        #expect(
+            String(decoding: try encodeJSON(report), as: UTF8.self)
+                == String(decoding: try encodeJSON(Whole(report: report)), as: UTF8.self))
+        var empty = report
+        empty.devices = []
+        empty.gpus = []
+        #expect(
+            String(decoding: try encodeJSON(empty), as: UTF8.self)
+                == String(decoding: try encodeJSON(Whole(report: empty)), as: UTF8.self))
+    }
+
     private struct Odd: Encodable {
         var zeta = "z"
         var alpha: String? = nil

@@ -12,6 +12,13 @@ func printJSON<T: Encodable>(_ value: T) throws {
 
 /// Encodes a value as pretty JSON with sorted keys, handing the text to `sink` in chunks.
 func writeJSON<T: Encodable>(_ value: T, to sink: @escaping (UnsafeRawBufferPointer) -> Void) throws {
+    if let members = value as? any JSONMemberStream {
+        // Large reports go out member by member and array element by element: one element's tree at a time.
+        var writer = JSONMemberWriter(out: OutputBuffer(sink: sink))
+        try members.streamMembers(into: &writer)
+        writer.finish()
+        return
+    }
     let root = JSONNode(codingPath: [])
     // A top-level object whose members are known to arrive in key order is written member by member, so only
     // one member's tree is held at a time; anything else is collected and sorted first.
@@ -24,7 +31,67 @@ func writeJSON<T: Encodable>(_ value: T, to sink: @escaping (UnsafeRawBufferPoin
 /// A type whose `encode(to:)` emits its keyed members in ascending key order, so they can be streamed.
 protocol EncodesKeysInOrder {}
 
-extension HostReport: EncodesKeysInOrder {}
+/// A value written as an object whose members (in ascending key order, as its `encode(to:)` has them) are
+/// handed to a writer one by one, arrays element by element.
+protocol JSONMemberStream {
+    /// Writes every member, in ascending key order.
+    func streamMembers(into writer: inout JSONMemberWriter) throws
+}
+
+/// Writes a top-level object member by member, in the same form the tree writer gives.
+struct JSONMemberWriter {
+    fileprivate var out: OutputBuffer
+    private var first = true
+
+    fileprivate init(out: OutputBuffer) {
+        self.out = out
+    }
+
+    /// Writes one member.
+    mutating func member<T: Encodable>(_ key: String, _ value: T) throws {
+        begin(key)
+        JSONNode.write(try JSONNode.item(value, path: []), into: &out, indent: 2)
+    }
+
+    /// Writes an array member, encoding and writing one element at a time.
+    mutating func elements<T: Encodable>(_ key: String, _ values: [T]) throws {
+        begin(key)
+        guard !values.isEmpty else { return out.append("[]") }
+        out.append("[\n")
+        for (index, value) in values.enumerated() {
+            out.spaces(4)
+            JSONNode.write(try JSONNode.item(value, path: []), into: &out, indent: 4)
+            out.append(index + 1 < values.count ? ",\n" : "\n")
+        }
+        out.spaces(2)
+        out.append("]")
+    }
+
+    fileprivate mutating func finish() {
+        out.append(first ? "{}\n" : "\n}\n")
+        out.flush()
+    }
+
+    private mutating func begin(_ key: String) {
+        out.append(first ? "{\n  " : ",\n  ")
+        first = false
+        out.appendQuoted(key)
+        out.append(": ")
+    }
+}
+
+extension HostReport: JSONMemberStream {
+    /// The members of `HostReport.encode(to:)`, in its order.
+    func streamMembers(into writer: inout JSONMemberWriter) throws {
+        try writer.elements("devices", devices)
+        try writer.elements("gpus", gpus)
+        try writer.elements("groups", groups)
+        try writer.member("iommu", iommu)
+        try writer.member("kernelRelease", kernelRelease)
+        try writer.member("viabilityRule", viabilityRule)
+        try writer.member("warnings", warnings)
+    }
+}
 
 /// Encodes a value as pretty JSON with sorted keys, as bytes.
 func encodeJSON<T: Encodable>(_ value: T) throws -> [UInt8] {
