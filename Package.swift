@@ -33,6 +33,11 @@ let package = Package(
             pkgConfig: "libxml-2.0",
             providers: [.apt(["libxml2-dev"])]
         ),
+        .systemLibrary(
+            name: "CVirt",
+            pkgConfig: "libvirt",
+            providers: [.apt(["libvirt-dev"])]
+        ),
         .target(
             name: "Devices",
             dependencies: [
@@ -40,6 +45,7 @@ let package = Package(
                 "CUdev",
                 "CEvdev",
                 "CXML",
+                "CVirt",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),

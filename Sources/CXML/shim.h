@@ -126,6 +126,15 @@ static inline xmlDocPtr cxml_parse(const char *bytes, int length, cxml_state *st
     return doc;
 }
 
+static inline void cxml_ignore(void *context, const char *message, ...) {
+    (void)context;
+    (void)message;
+}
+
+// Silences libxml2's generic error printing on this thread (libraries that use libxml2, such as libvirt's test
+// driver, would otherwise write "I/O warning" lines to stderr next to vfioctl's own one-line error).
+static inline void cxml_quiet_generic(void) { xmlSetGenericErrorFunc(NULL, cxml_ignore); }
+
 // xmlFree is a global function pointer; Swift cannot call it safely from concurrent code.
 static inline void cxml_free(void *pointer) { xmlFree(pointer); }
 

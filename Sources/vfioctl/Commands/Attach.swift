@@ -137,8 +137,17 @@ struct DestinationOptions: ParsableArguments {
     @Flag(name: .customLong("print-xml"), help: "Print the result; write nothing.")
     var printXML = false
 
-    func validate() throws {
+    /// Checks the choice for a file (exactly one destination) or a libvirt guest (define, or one of -o,
+    /// --print-diff and --print-xml).
+    func check(forGuest: Bool) throws {
         let chosen = [output != nil, inPlace, printDiff, printXML].filter { $0 }.count
+        if forGuest {
+            if inPlace {
+                throw ValidationError("--in-place is for files; with --domain the result is defined in libvirt")
+            }
+            if chosen > 1 { throw ValidationError("choose one of -o FILE, --print-diff and --print-xml") }
+            return
+        }
         guard chosen == 1 else {
             throw ValidationError(
                 chosen == 0
@@ -146,6 +155,113 @@ struct DestinationOptions: ParsableArguments {
                     : "choose one of -o FILE, --in-place, --print-diff and --print-xml")
         }
     }
+}
+
+/// Which libvirt to talk to.
+struct LibvirtOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "libvirt URI: qemu:///system (default), qemu+ssh://host/system, … (env: LIBVIRT_DEFAULT_URI).",
+            valueName: "uri"))
+    var connect: String?
+
+    /// The URI the options name.
+    var uri: String {
+        if let connect { return connect }
+        if let value = getenv("LIBVIRT_DEFAULT_URI"), value.pointee != 0 {
+            let bytes = Array(UnsafeBufferPointer(start: value, count: strlen(value))).map { UInt8(bitPattern: $0) }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        return "qemu:///system"
+    }
+}
+
+/// Where the domain comes from: a file or a libvirt guest.
+struct DomainSource: ParsableArguments {
+    @Argument(
+        help: ArgumentHelp("The domain XML file (or --domain NAME).", valueName: "domain.xml"),
+        completion: .file(extensions: ["xml"]))
+    var file: String?
+
+    @Option(name: .customLong("domain"), help: ArgumentHelp("A libvirt guest instead of a file.", valueName: "name"))
+    var guest: String?
+
+    @OptionGroup var libvirt: LibvirtOptions
+
+    func check(_ destination: DestinationOptions) throws {
+        switch (file, guest) {
+        case (nil, nil): throw ValidationError("name a domain: a domain.xml file or --domain NAME")
+        case (.some, .some): throw ValidationError("give either a domain.xml file or --domain NAME, not both")
+        default: try destination.check(forGuest: guest != nil)
+        }
+    }
+
+    /// Runs a merge on the file or the guest.
+    func run(_ destination: DestinationOptions, merge: (XMLDocument, String) throws -> DomainChange) throws {
+        if let guest {
+            try runGuestMerge(uri: libvirt.uri, name: guest, destination: destination, merge: merge)
+        } else if let file {
+            try runMerge(path: file, destination: destination) { try merge($0, file) }
+        }
+    }
+}
+
+/// Validates a merge and prints its notes and the qemu.conf lines it needs.
+func check(_ change: DomainChange, original: XMLDocument, source: String, schema: String) throws {
+    try DomainFile.validate(change, original: original, source: source, schema: schema)
+    for note in change.notes { printError("note: \(note)") }
+    if !DomainFile.schemaAvailable(schema) {
+        printError(
+            "note: libvirt's schema \(schema) is not installed: the result is checked as XML only; libvirt checks "
+                + "the rest when it defines the domain")
+    }
+    if let block = change.qemuConf {
+        printError("qemu.conf needs (in \(HostPaths.libvirtQEMUConf), then restart libvirt):")
+        for line in block.split(separator: "\n") { printError("  " + line) }
+    }
+}
+
+/// Prints the diff or the XML when asked; true when it did.
+func printed(_ change: DomainChange, original: XMLDocument, name: String, destination: DestinationOptions) throws
+    -> Bool
+{
+    if destination.printDiff {
+        print(
+            UnifiedDiff.make(old: original.bytes, new: change.bytes, oldName: name, newName: name + " (merged)"),
+            terminator: "")
+        return true
+    }
+    if destination.printXML {
+        print(String(decoding: change.bytes, as: UTF8.self), terminator: "")
+        return true
+    }
+    return false
+}
+
+/// Merges into a libvirt guest's persistent definition and defines it back (or prints or writes the result).
+func runGuestMerge(
+    uri: String, name: String, destination: DestinationOptions, merge: (XMLDocument, String) throws -> DomainChange
+) throws {
+    let schema = schemaPath()
+    let connection = try LibvirtConnection(uri: uri)
+    let source = "domain \(name) at \(uri)"
+    let document = try XMLDocument(bytes: try connection.inactiveXML(of: name), source: source)
+    let change = try merge(document, source)
+    try check(change, original: document, source: source, schema: schema)
+    if try printed(change, original: document, name: name, destination: destination) { return }
+    if let output = destination.output {
+        try DomainFile.write(change.bytes, to: output)
+        printError("wrote \(output)")
+        return
+    }
+    guard change.changed else {
+        printError("\(name): already up to date")
+        return
+    }
+    try connection.define(change.bytes, name: name)
+    let running = try connection.isActive(name)
+    printError("defined \(name) at \(uri)" + (running ? " (it is running: the changes apply at its next start)" : ""))
 }
 
 /// libvirt's domain schema: `VFIOCTL_LIBVIRT_SCHEMA` when set (another libvirt install), else libvirt's own.
@@ -166,27 +282,8 @@ func runMerge(
     func deliver() throws {
         let document = try DomainFile.read(path)
         let change = try merge(document)
-        try DomainFile.validate(change, original: document, source: path, schema: schema)
-        for note in change.notes { printError("note: \(note)") }
-        if !DomainFile.schemaAvailable(schema) {
-            printError(
-                "note: libvirt's schema \(schema) is not installed: the result is checked as XML only; libvirt checks "
-                    + "the rest when it defines the domain")
-        }
-        if let block = change.qemuConf {
-            printError("qemu.conf needs (in \(HostPaths.libvirtQEMUConf), then restart libvirt):")
-            for line in block.split(separator: "\n") { printError("  " + line) }
-        }
-        if destination.printDiff {
-            print(
-                UnifiedDiff.make(old: document.bytes, new: change.bytes, oldName: path, newName: path + " (merged)"),
-                terminator: "")
-            return
-        }
-        if destination.printXML {
-            print(String(decoding: change.bytes, as: UTF8.self), terminator: "")
-            return
-        }
+        try check(change, original: document, source: path, schema: schema)
+        if try printed(change, original: document, name: path, destination: destination) { return }
         guard let target else { return }
         let outcome = try DomainFile.write(change.bytes, to: target)
         if outcome.unchanged {
@@ -214,24 +311,24 @@ extension VFIOCtl {
                 """)
 
         @OptionGroup var global: GlobalOptions
-        @Argument(
-            help: ArgumentHelp("The domain XML file.", valueName: "domain.xml"), completion: .file(extensions: ["xml"]))
-        var domain: String
+        @OptionGroup var source: DomainSource
         @OptionGroup var what: GuestOptions
         @OptionGroup var destination: DestinationOptions
 
         @Flag(name: .long, help: "Also suggest a descriptive guest name.")
         var name = false
 
+        func validate() throws { try source.check(destination) }
+
         func run() throws {
             try reportingFailures {
                 let request = try what.request()
                 let host = global.host
-                try runMerge(path: domain, destination: destination) { document in
+                try source.run(destination) { document, label in
                     if name {
                         printError("suggested name: " + (try host.suggestedName(for: document, request: request)))
                     }
-                    return try host.attach(request, to: document, source: domain)
+                    return try host.attach(request, to: document, source: label)
                 }
             }
         }
@@ -247,18 +344,18 @@ extension VFIOCtl {
                 """)
 
         @OptionGroup var global: GlobalOptions
-        @Argument(
-            help: ArgumentHelp("The domain XML file.", valueName: "domain.xml"), completion: .file(extensions: ["xml"]))
-        var domain: String
+        @OptionGroup var source: DomainSource
         @OptionGroup var what: GuestOptions
         @OptionGroup var destination: DestinationOptions
+
+        func validate() throws { try source.check(destination) }
 
         func run() throws {
             try reportingFailures {
                 let request = try what.request()
                 let host = global.host
-                try runMerge(path: domain, destination: destination) { document in
-                    try host.detach(request, from: document, source: domain)
+                try source.run(destination) { document, label in
+                    try host.detach(request, from: document, source: label)
                 }
             }
         }

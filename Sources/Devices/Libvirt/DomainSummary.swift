@@ -1,0 +1,75 @@
+/// What a guest definition passes through, as `vfioctl domains` shows it.
+public struct DomainSummary: Sendable, Codable, Hashable {
+    /// The guest's name.
+    public var name: String
+    /// Whether it is running.
+    public var isActive: Bool
+    /// Host PCI addresses of its `<hostdev type='pci'>` devices.
+    public var hostdevs: [String]
+    /// Its `<shmem>` devices, `name (size MiB)`.
+    public var sharedMemory: [String]
+    /// Evdev devices it takes: `input-linux` arguments and `<input type='evdev'>`.
+    public var evdev: [String]
+    /// Whether vfioctl added any of it (its aliases, ids and root ports).
+    public var managedByVfioctl: Bool
+    /// Tuning present: `hugepages`, `pinning`, `hyperv`, `kvm-hidden`, `smbios`.
+    public var tuning: [String]
+
+    /// Reads a definition.
+    /// - Throws: `DevicesError` when the XML is not well-formed.
+    public init(name: String, isActive: Bool, xml: [UInt8]) throws {
+        let document = try XMLDocument(bytes: xml, source: "domain \(name)")
+        let domain = document.root
+        self.name = name
+        self.isActive = isActive
+        let devices = domain.child("devices")
+        hostdevs = (devices?.children("hostdev") ?? []).filter { $0.attribute("type") == "pci" }.compactMap { hostdev in
+            hostdev.child("source")?.child("address").flatMap(GuestPCIAddress.init).map {
+                "\(hex($0.domain, width: 4)):\(hex($0.bus, width: 2)):\(hex($0.slot, width: 2)).\($0.function)"
+            }
+        }
+        sharedMemory = (devices?.children("shmem") ?? []).map { shmem in
+            let name = shmem.attribute("name") ?? "?"
+            return DomainMerger.sizeMiB(of: shmem).map { "\(name) (\($0) MiB)" } ?? name
+        }
+        var evdev: [String] = []
+        var managed = false
+        for commandline in domain.children
+        where commandline.name == "commandline" && commandline.namespace == qemuNamespace {
+            for argument in commandline.children("arg") {
+                let value = argument.attribute("value") ?? ""
+                if let path = DomainMerger.evdevPath(value) { evdev.append(path) }
+                if DomainMerger.isEvdevArgument(value) || DomainMerger.isKVMFRArgument(value) { managed = true }
+            }
+        }
+        for input in devices?.children("input") ?? [] where input.attribute("type") == "evdev" {
+            if let path = input.child("source")?.attribute("dev") { evdev.append(path) }
+        }
+        self.evdev = evdev
+        func hasAlias(_ element: XMLElement) -> Bool {
+            if element.child("alias")?.attribute("name")?.hasPrefix("ua-vfioctl-") == true { return true }
+            return element.children.contains(where: hasAlias)
+        }
+        if let devices, hasAlias(devices) { managed = true }
+        managedByVfioctl = managed
+        var tuning: [String] = []
+        if domain.child("memoryBacking")?.child("hugepages") != nil { tuning.append("hugepages") }
+        if domain.child("cputune")?.child("vcpupin") != nil { tuning.append("pinning") }
+        if domain.child("features")?.child("hyperv") != nil { tuning.append("hyperv") }
+        if domain.child("features")?.child("kvm")?.child("hidden") != nil { tuning.append("kvm-hidden") }
+        if domain.child("os")?.child("smbios")?.attribute("mode") == "sysinfo" { tuning.append("smbios") }
+        self.tuning = tuning
+    }
+
+    /// Encodes every field, keys in ascending order.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(evdev, forKey: .evdev)
+        try c.encode(hostdevs, forKey: .hostdevs)
+        try c.encode(isActive, forKey: .isActive)
+        try c.encode(managedByVfioctl, forKey: .managedByVfioctl)
+        try c.encode(name, forKey: .name)
+        try c.encode(sharedMemory, forKey: .sharedMemory)
+        try c.encode(tuning, forKey: .tuning)
+    }
+}

@@ -1,0 +1,123 @@
+import CVirt
+import CXML
+import Glibc
+
+/// A guest as `vfioctl domains` lists it.
+public struct LibvirtDomain: Sendable, Hashable {
+    /// Its name.
+    public var name: String
+    /// Whether it is running.
+    public var isActive: Bool
+    /// Its persistent (inactive) definition.
+    public var xml: [UInt8]
+}
+
+/// One connection to libvirt (`qemu:///system`, `qemu+ssh://host/system`, `test:///default`), through
+/// libvirt's own API and transports. Errors come back as one line with the URI and the domain name.
+public final class LibvirtConnection: @unchecked Sendable {
+    /// The URI it was opened with.
+    public let uri: String
+    private let connection: virConnectPtr
+
+    /// Opens a connection.
+    /// - Throws: `DevicesError` (`.unavailable`) with libvirt's message and the URI.
+    public init(uri: String) throws {
+        self.uri = uri
+        cxml_quiet_generic()
+        guard let connection = cvirt_open(uri) else {
+            throw DevicesError(
+                code: .unavailable,
+                message: "cannot connect to libvirt at \(uri): \(Self.lastError()) (is libvirtd/virtqemud running, "
+                    + "and may this user use it?)")
+        }
+        self.connection = connection
+    }
+
+    deinit {
+        virConnectClose(connection)
+    }
+
+    static func lastError() -> String {
+        let text = String(cString: cvirt_last_error())
+        return text.split(separator: "\n").joined(separator: " ")
+    }
+
+    private func failure(_ what: String, domain: String) -> DevicesError {
+        let code = cvirt_last_error_code()
+        return DevicesError(
+            code: code == Int32(VIR_ERR_NO_DOMAIN.rawValue) ? .notFound : .unavailable,
+            message: "libvirt at \(uri), domain \(domain): \(what): \(Self.lastError())")
+    }
+
+    /// Runs `body` with a domain handle.
+    private func withDomain<T>(_ name: String, _ body: (virDomainPtr) throws -> T) throws -> T {
+        guard let domain = virDomainLookupByName(connection, name) else {
+            throw failure("not found (`virsh -c \(uri) list --all` shows the guests)", domain: name)
+        }
+        defer { virDomainFree(domain) }
+        return try body(domain)
+    }
+
+    /// The persistent definition of a guest, with secrets (as `virsh edit` reads it), so defining it back loses
+    /// nothing.
+    /// - Throws: `DevicesError` naming the URI and the domain.
+    public func inactiveXML(of name: String) throws -> [UInt8] {
+        try withDomain(name) { domain in
+            let flags = UInt32(VIR_DOMAIN_XML_INACTIVE.rawValue | VIR_DOMAIN_XML_SECURE.rawValue)
+            guard let text = virDomainGetXMLDesc(domain, flags) else {
+                throw failure("cannot read its definition", domain: name)
+            }
+            defer { cvirt_free(text) }
+            return Array(UnsafeBufferPointer(start: text, count: strlen(text))).map { UInt8(bitPattern: $0) }
+        }
+    }
+
+    /// Whether a guest is running.
+    public func isActive(_ name: String) throws -> Bool {
+        try withDomain(name) { domain in
+            let state = virDomainIsActive(domain)
+            guard state >= 0 else { throw failure("cannot read its state", domain: name) }
+            return state == 1
+        }
+    }
+
+    /// Defines a guest from XML, validated by libvirt; a failure changes nothing.
+    /// - Throws: `DevicesError` with libvirt's message, the URI and the domain.
+    public func define(_ xml: [UInt8], name: String) throws {
+        var text = xml.map { CChar(bitPattern: $0) }
+        text.append(0)
+        let flags = UInt32(VIR_DOMAIN_DEFINE_VALIDATE.rawValue)
+        guard let domain = virDomainDefineXMLFlags(connection, text, flags) else {
+            throw failure("libvirt refused the new definition, nothing changed", domain: name)
+        }
+        virDomainFree(domain)
+    }
+
+    /// Every guest, running or not, by name.
+    /// - Throws: `DevicesError` when the list cannot be read.
+    public func domains() throws -> [LibvirtDomain] {
+        var list: UnsafeMutablePointer<virDomainPtr?>?
+        let count = virConnectListAllDomains(connection, &list, 0)
+        guard count >= 0, let list else {
+            throw DevicesError(
+                code: .unavailable, message: "libvirt at \(uri): cannot list the guests: \(Self.lastError())")
+        }
+        defer {
+            for index in 0..<Int(count) { if let domain = list[index] { virDomainFree(domain) } }
+            cvirt_free(list)
+        }
+        var result: [LibvirtDomain] = []
+        for index in 0..<Int(count) {
+            guard let domain = list[index], let rawName = virDomainGetName(domain) else { continue }
+            let name = String(cString: rawName)
+            let flags = UInt32(VIR_DOMAIN_XML_INACTIVE.rawValue)
+            var xml: [UInt8] = []
+            if let text = virDomainGetXMLDesc(domain, flags) {
+                xml = Array(UnsafeBufferPointer(start: text, count: strlen(text))).map { UInt8(bitPattern: $0) }
+                cvirt_free(text)
+            }
+            result.append(LibvirtDomain(name: name, isActive: virDomainIsActive(domain) == 1, xml: xml))
+        }
+        return result.sorted { $0.name < $1.name }
+    }
+}

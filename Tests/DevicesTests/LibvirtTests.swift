@@ -1,0 +1,85 @@
+import Foundation
+import TestSupport
+import Testing
+
+@testable import Devices
+
+/// libvirt's test driver loaded from Tests/Fixtures/libvirt/node.xml: three realistic guests, two running.
+private let nodeURI =
+    "test://"
+    + URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("Fixtures/libvirt/node.xml").path
+
+@Suite struct LibvirtTests {
+    private func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+
+    @Test("attach and detach through the libvirt API: fetch, merge, define, read back, round trip")
+    func roundTrip() throws {
+        let fake = try FakeHost.guestHost()
+        let connection = try LibvirtConnection(uri: nodeURI)
+        let before = try connection.inactiveXML(of: "workstation")
+        var request = GuestRequest()
+        request.gpus = [.gpu(2)]
+        request.lookingGlass = .init()
+        request.evdev = .init(style: .native)
+        let original = try XMLDocument(bytes: before, source: "workstation")
+        let change = try fake.host.attach(request, to: original, source: "workstation")
+        try DomainFile.validate(change, original: original, source: "workstation")
+        try connection.define(change.bytes, name: "workstation")
+        let defined = text(try connection.inactiveXML(of: "workstation"))
+        #expect(defined.contains("<address domain='0x0000' bus='0x01' slot='0x00' function='0x3'/>"))
+        #expect(defined.contains("<shmem name='looking-glass'>"))
+        #expect(defined.contains("<alias name='ua-vfioctl-kbd'/>"))
+        #expect(try connection.isActive("workstation") == false)
+
+        // Detach what libvirt gives back: libvirt's own formatting, vfioctl's elements gone.
+        let fetched = try XMLDocument(bytes: try connection.inactiveXML(of: "workstation"), source: "workstation")
+        let removed = try fake.host.detach(request, from: fetched, source: "workstation")
+        try connection.define(removed.bytes, name: "workstation")
+        let after = text(try connection.inactiveXML(of: "workstation"))
+        #expect(!after.contains("hostdev"))
+        #expect(!after.contains("looking-glass"))
+        #expect(!after.contains("ua-vfioctl"))
+        #expect(after == text(before))
+    }
+
+    @Test("domains() lists every guest with its state; the summary finds hostdevs, shmem and tuning")
+    func listing() throws {
+        let connection = try LibvirtConnection(uri: nodeURI)
+        let domains = try connection.domains()
+        #expect(domains.map(\.name) == ["gaming", "win11", "workstation"])
+        #expect(domains.map(\.isActive) == [true, true, false])
+        let gaming = try DomainSummary(name: "gaming", isActive: true, xml: domains[0].xml)
+        #expect(gaming.hostdevs == ["0000:01:00.0"])
+        #expect(gaming.sharedMemory == ["looking-glass (2 MiB)"])
+        #expect(gaming.managedByVfioctl == false)
+        let win11 = try DomainSummary(name: "win11", isActive: true, xml: domains[1].xml)
+        #expect(win11.tuning == ["hyperv"])
+    }
+
+    @Test("errors are one line with the URI and the domain; a refused define changes nothing")
+    func errors() throws {
+        let connection = try LibvirtConnection(uri: nodeURI)
+        #expect {
+            try connection.inactiveXML(of: "nope")
+        } throws: { error in
+            guard let error = error as? DevicesError else { return false }
+            return error.code == .notFound && error.message.hasPrefix("libvirt at \(nodeURI), domain nope: not found")
+                && !error.message.contains("\n")
+        }
+        let before = try connection.inactiveXML(of: "gaming")
+        let broken = text(before).replacingOccurrences(of: "<memory unit='KiB'>", with: "<memory unit='parsecs'>")
+        #expect {
+            try connection.define(Array(broken.utf8), name: "gaming")
+        } throws: { error in
+            (error as? DevicesError)?.message.contains("libvirt refused the new definition, nothing changed") == true
+        }
+        #expect(try connection.inactiveXML(of: "gaming") == before)
+        #expect {
+            try LibvirtConnection(uri: "test:///nonexistent/node.xml")
+        } throws: { error in
+            (error as? DevicesError)?.message.hasPrefix("cannot connect to libvirt at test:///nonexistent/node.xml")
+                == true
+        }
+    }
+}
