@@ -12,8 +12,10 @@ public struct LibvirtDomain: Sendable, Hashable {
     public var xml: [UInt8]
 }
 
-/// One connection to libvirt (`qemu:///system`, `qemu+ssh://host/system`, `test:///default`), through
-/// libvirt's own API and transports. Errors come back as one line with the URI and the domain name.
+/// One connection to libvirt, through its own API and transports.
+///
+/// Any URI libvirt knows: `qemu:///system`, `qemu+ssh://host/system`, `test:///default`. Errors come back as
+/// one line with the URI and the domain name.
 public final class LibvirtConnection: @unchecked Sendable {
     /// The URI it was opened with.
     public let uri: String
