@@ -87,6 +87,16 @@ public final class FakeKernel: HostIO, @unchecked Sendable {
         let owner = path.removingLastComponent().lastComponent?.string ?? ""
         lock.withLock { log.append("\(owner)/\(name) <- \(text)") }
         if denyWrites { throw error(path, .permissionDenied) }
+        // Framebuffer drivers only record the write; a virtual console keeps the value.
+        if path.string.contains("/bus/platform/") { return }
+        if path.string.contains("/class/vtconsole/") {
+            try (text + "\n").write(toFile: path.string, atomically: false, encoding: .utf8)
+            return
+        }
+        if name == "nr_hugepages", let wanted = Int(text) {
+            try reserveHugepages(wanted, at: path)
+            return
+        }
         switch name {
         case "rom":
             lock.withLock {
@@ -104,6 +114,26 @@ public final class FakeKernel: HostIO, @unchecked Sendable {
         default:
             break
         }
+    }
+
+    /// The most hugepages the fake kernel can find (memory too fragmented for more); nil for no limit.
+    public var hugepageLimit: Int?
+
+    /// Sets `nr_hugepages` (capped by `hugepageLimit`) and moves `free_hugepages` by the same amount.
+    private func reserveHugepages(_ wanted: Int, at path: FilePath) throws {
+        let countFile = path.string
+        let freeFile = path.removingLastComponent().appending("free_hugepages").string
+        let current =
+            Int(
+                (try? String(contentsOfFile: countFile, encoding: .utf8))?.trimmingCharacters(
+                    in: .whitespacesAndNewlines) ?? "") ?? 0
+        let free =
+            Int(
+                (try? String(contentsOfFile: freeFile, encoding: .utf8))?.trimmingCharacters(
+                    in: .whitespacesAndNewlines) ?? "") ?? 0
+        let granted = min(wanted, lock.withLock { hugepageLimit } ?? wanted)
+        try "\(granted)\n".write(toFile: countFile, atomically: false, encoding: .utf8)
+        try "\(max(0, free + granted - current))\n".write(toFile: freeFile, atomically: false, encoding: .utf8)
     }
 
     private func device(_ address: String) -> String { (root ?? "") + "/sys/bus/pci/devices/" + address }

@@ -1,11 +1,5 @@
 import SystemPackage
 
-#if canImport(FoundationEssentials)
-    import FoundationEssentials
-#else
-    import Foundation
-#endif
-
 /// What happened to one function.
 public struct FunctionOutcome: Sendable, Hashable, Codable {
     /// The function.
@@ -54,16 +48,14 @@ struct BindingState: Codable {
 
     static func load(_ files: HostFiles) -> BindingState {
         guard let bytes = try? files.read(files.path(HostPaths.bindingState)),
-            let state = try? JSONDecoder().decode(BindingState.self, from: Data(bytes))
+            let state = try? JSONCoding.decode(BindingState.self, from: bytes)
         else { return BindingState() }
         return state
     }
 
     func save(_ files: HostFiles) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(self)
-        try AtomicFile.write(Array(data), to: files.path(HostPaths.bindingState), mode: 0o644, backup: false)
+        try AtomicFile.write(
+            JSONCoding.encode(self), to: files.path(HostPaths.bindingState), mode: 0o644, backup: false)
     }
 }
 

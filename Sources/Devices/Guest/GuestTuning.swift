@@ -50,7 +50,10 @@ extension DomainMerger {
     }
 
     /// The memory given to the guest in KiB, from `<memory>`.
-    var memoryKiB: Int? {
+    var memoryKiB: Int? { Self.memoryKiB(of: domain) }
+
+    /// The memory a domain gives its guest in KiB, from `<memory>`.
+    static func memoryKiB(of domain: XMLElement) -> Int? {
         guard let memory = domain.child("memory"), let value = Int(memory.text.trimmingWhitespace()) else { return nil }
         let factor: Int
         switch (memory.attribute("unit") ?? "KiB").lowercased() {

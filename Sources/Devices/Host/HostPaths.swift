@@ -106,4 +106,18 @@ public enum HostPaths {
     public static let cpus = FilePath("/sys/devices/system/cpu")
     /// `/sys/class/dmi/id`: the firmware's SMBIOS strings (some only readable by root).
     public static let dmi = FilePath("/sys/class/dmi/id")
+    /// `/etc/libvirt/hooks/qemu`: the script libvirt's QEMU driver runs at every guest's start and stop.
+    public static let libvirtQEMUHook = FilePath("/etc/libvirt/hooks/qemu")
+    /// `/etc/vfioctl/hooks`: one `<guest>.conf` per guest whose hook vfioctl runs.
+    public static let hookConfigs = FilePath("/etc/vfioctl/hooks")
+    /// `/run/vfioctl/hooks`: what a guest's prepare did, for its release to undo.
+    public static let hookState = FilePath("/run/vfioctl/hooks")
+    /// `/sys/class/vtconsole`: virtual consoles bound to framebuffers.
+    public static let vtconsoles = FilePath("/sys/class/vtconsole")
+    /// `/sys/bus/platform/drivers`: the EFI and simple framebuffer drivers.
+    public static let platformDrivers = FilePath("/sys/bus/platform/drivers")
+    /// `/proc/sys/vm/drop_caches`: writing 3 frees the page cache.
+    public static let dropCaches = FilePath("/proc/sys/vm/drop_caches")
+    /// `/proc/sys/vm/compact_memory`: writing 1 compacts memory so large pages can be found.
+    public static let compactMemory = FilePath("/proc/sys/vm/compact_memory")
 }

@@ -1,0 +1,138 @@
+import ArgumentParser
+import Devices
+import Glibc
+
+extension VFIOCtl {
+    struct Hooks: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Per-guest libvirt hooks: single-GPU handover, hugepages and CPU isolation at start and stop.",
+            subcommands: [Install.self, Run.self])
+    }
+}
+
+extension VFIOCtl.Hooks {
+    struct Install: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Install (or --remove) a guest's hook.",
+            discussion: """
+                Writes /etc/vfioctl/hooks/GUEST.conf and puts vfioctl's block at the top of libvirt's \
+                /etc/libvirt/hooks/qemu (created when missing; a script of your own keeps all it has). The block \
+                runs `vfioctl hooks run` only for guests with a configuration; nothing is put in qemu.d/, where \
+                scripts run for every guest. At `prepare begin` the host is prepared; at `release end` exactly \
+                that is undone, also after a crash. The hook never calls libvirt.
+                """)
+
+        @OptionGroup var global: GlobalOptions
+
+        @Argument(help: ArgumentHelp("The guest's name in libvirt.", valueName: "guest"))
+        var guest: String
+
+        @Flag(
+            name: .customLong("single-gpu"),
+            help: "Stop the display manager, free and bind the guest's GPU; give it back.")
+        var singleGPU = false
+
+        @Flag(name: .long, help: "Reserve the guest's hugepages (compacting first) and return them.")
+        var hugepages = false
+
+        @Flag(name: .customLong("isolate-cpus"), help: "Keep host slices off the guest's pinned CPUs while it runs.")
+        var isolateCPUs = false
+
+        @Flag(name: .long, help: "Take the guest's hook out again.")
+        var remove = false
+
+        @Flag(name: .customLong("dry-run"), help: "Print the files; write nothing.")
+        var dryRun = false
+
+        func run() throws {
+            try reportingFailures {
+                let host = global.host
+                let config = HookConfig(singleGPU: singleGPU, hugepages: hugepages, isolateCPUs: isolateCPUs)
+                let plan = try host.planHookInstall(
+                    guest: guest, config: config, binary: executablePath(), remove: remove)
+                if dryRun {
+                    for file in plan.files {
+                        print("# \(file.path) (mode \(String(file.mode, radix: 8)))")
+                        print(file.content, terminator: file.content.hasSuffix("\n") ? "" : "\n")
+                    }
+                    for path in plan.removals { print("rm \(path)") }
+                } else {
+                    let done = try host.applyHookInstall(plan)
+                    for path in done.written { printError("wrote \(path)") }
+                    for path in done.removed { printError("removed \(path)") }
+                    if done.written.isEmpty && done.removed.isEmpty { printError("\(guest): hook already in place") }
+                }
+                for note in plan.notes { printError("note: \(note)") }
+            }
+        }
+
+        /// The running binary's absolute path.
+        private func executablePath() -> String {
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+            guard count > 0 else { return CommandLine.arguments[0] }
+            return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+    }
+
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a guest's hook as libvirt calls it: GUEST OPERATION PHASE, the definition on stdin.",
+            discussion: """
+                Called by libvirt's hooks/qemu script. Each step goes to the system log (and stderr, which libvirt \
+                records); a host that cannot be prepared gives a one-line error and a non-zero exit, so libvirt \
+                does not start the guest.
+                """)
+
+        @OptionGroup var global: GlobalOptions
+
+        @Argument(help: ArgumentHelp("The guest's name.", valueName: "guest"))
+        var guest: String
+
+        @Argument(
+            help: ArgumentHelp(
+                "libvirt's operation: prepare, start, started, stopped, release, ….", valueName: "operation"))
+        var operation: String
+
+        @Argument(help: ArgumentHelp("begin or end.", valueName: "phase"))
+        var phase: String
+
+        @Argument(help: ArgumentHelp("libvirt's extra argument (ignored).", valueName: "extra"))
+        var extra: [String] = []
+
+        func run() throws {
+            try reportingFailures {
+                let host = global.host
+                let relevant =
+                    (operation == "prepare" && phase == "begin") || (operation == "release" && phase == "end")
+                let xml = relevant ? readStandardInput() : []
+                openlog("vfioctl-hook", LOG_PID, LOG_DAEMON)
+                defer { closelog() }
+                try host.runHook(
+                    guest: guest, operation: operation, phase: phase, domainXML: xml,
+                    commands: LiveCommandRunner(host: host)
+                ) { line in
+                    logLine(line)
+                }
+            }
+        }
+
+        private func readStandardInput() -> [UInt8] {
+            var bytes: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = chunk.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { break }
+                bytes.append(contentsOf: chunk[0..<count])
+            }
+            return bytes
+        }
+    }
+}
+
+/// Writes a hook step to the system log and to stderr.
+private func logLine(_ line: String) {
+    line.withCString { text in withVaList([text]) { vsyslog(LOG_INFO, "%s", $0) } }
+    printError("vfioctl hook: " + line)
+}
