@@ -9,14 +9,16 @@ struct CommandResult {
 }
 
 /// Runs the `vfioctl` binary built next to the test bundle, as a user would.
-func vfioctl(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+func vfioctl(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> CommandResult {
     let binary = Bundle.main.bundleURL.appendingPathComponent("vfioctl")
     try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build vfioctl first: \(binary.path)")
-    return try run(binary.path, arguments, environment: environment)
+    return try run(binary.path, arguments, environment: environment, input: input)
 }
 
 /// Runs a program and collects its output and status.
-func run(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+func run(_ program: String, _ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws
+    -> CommandResult
+{
     let process = Process()
     process.executableURL = URL(fileURLWithPath: program)
     process.arguments = arguments
@@ -28,7 +30,13 @@ func run(_ program: String, _ arguments: [String], environment: [String: String]
     let err = Pipe()
     process.standardOutput = out
     process.standardError = err
+    let stdin = Pipe()
+    process.standardInput = input == nil ? FileHandle.nullDevice : stdin
     try process.run()
+    if let input {
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+    }
     // Read both pipes before waiting so a large output cannot fill a pipe and stall the child.
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     let errData = err.fileHandleForReading.readDataToEndOfFile()

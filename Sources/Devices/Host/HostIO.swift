@@ -95,9 +95,10 @@ public struct LiveHostIO: HostIO {
         }
     }
 
-    /// Writes `bytes` to an existing attribute in one `write(2)` (no create, no truncate).
+    /// Writes `bytes` to an existing attribute in one `write(2)`, opened as the shell's `>` opens it (truncating,
+    /// which sysfs ignores and a plain file needs), but never creating it.
     public func write(_ bytes: [UInt8], to path: FilePath) throws {
-        let fd = path.withPlatformString { open($0, O_WRONLY | O_CLOEXEC) }
+        let fd = path.withPlatformString { open($0, O_WRONLY | O_TRUNC | O_CLOEXEC) }
         if fd < 0 { throw DevicesError.write(path, Errno(rawValue: Glibc.errno)) }
         defer { close(fd) }
         while true {
