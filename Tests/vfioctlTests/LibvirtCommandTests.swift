@@ -31,6 +31,14 @@ private let nodeURI =
         #expect(diff.status == 0, "\(diff.stderr)")
         #expect(diff.stdout.hasPrefix("--- gaming\n+++ gaming (merged)\n"))
         #expect(diff.stdout.contains("+        <address domain='0x0000' bus='0x01' slot='0x00' function='0x1'/>"))
+        let printThenDefine = try vfioctl(
+            ["attach", "--domain", "gaming", "--scream", "--print-diff", "--define"] + root)
+        #expect(printThenDefine.status == 0, "\(printThenDefine.stderr)")
+        #expect(printThenDefine.stdout.contains("+    <shmem name='scream-ivshmem'>"))
+        #expect(printThenDefine.stderr.contains("defined gaming at \(nodeURI)"))
+        let fileDefine = try vfioctl(["attach", "x.xml", "--scream", "--print-diff", "--define"] + root)
+        #expect(fileDefine.status == 64)
+        #expect(fileDefine.stderr.contains("--define goes with --domain NAME"))
         let define = try vfioctl(["attach", "--domain", "gaming", "--scream"] + root)
         #expect(define.status == 0, "\(define.stderr)")
         #expect(

@@ -137,11 +137,16 @@ struct DestinationOptions: ParsableArguments {
     @Flag(name: .customLong("print-xml"), help: "Print the result; write nothing.")
     var printXML = false
 
+    @Flag(name: .long, help: "With --domain and a --print option: print, then define the guest as well.")
+    var define = false
+
     /// Checks the choice for a file (exactly one destination) or a libvirt guest (define, or one of -o,
     /// --print-diff and --print-xml).
     func check(forGuest: Bool) throws {
         let chosen = [output != nil, inPlace, printDiff, printXML].filter { $0 }.count
+        if define && !forGuest { throw ValidationError("--define goes with --domain NAME") }
         if forGuest {
+            if define && output != nil { throw ValidationError("--define and -o cannot be combined") }
             if inPlace {
                 throw ValidationError("--in-place is for files; with --domain the result is defined in libvirt")
             }
@@ -249,7 +254,7 @@ func runGuestMerge(
     let document = try XMLDocument(bytes: try connection.inactiveXML(of: name), source: source)
     let change = try merge(document, source)
     try check(change, original: document, source: source, schema: schema)
-    if try printed(change, original: document, name: name, destination: destination) { return }
+    if try printed(change, original: document, name: name, destination: destination), !destination.define { return }
     if let output = destination.output {
         try DomainFile.write(change.bytes, to: output)
         printError("wrote \(output)")
