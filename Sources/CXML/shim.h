@@ -1,6 +1,11 @@
 #ifndef CXML_SHIM_H
 #define CXML_SHIM_H
 
+// libxml2's headers would pull in ICU's (<unicode/ucnv.h>) for one struct vfioctl never touches; Swift's
+// Foundation carries its own ICU, and the two definitions of the same types clash in one build. Only pointers
+// to that struct appear in what vfioctl uses, so its ICU members can stay out.
+#include <libxml/xmlversion.h>
+#undef LIBXML_ICU_ENABLED
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
 #include <libxml/relaxng.h>
