@@ -10,7 +10,9 @@ struct VFIOCtl: ParsableCommand {
         abstract: "Inspect and prepare a Linux host for VFIO passthrough into libvirt/QEMU guests.",
         discussion: """
             vfioctl reads the host's IOMMU groups, PCI devices and GPUs and tells which can be passed through to a \
-            guest, and why not.
+            guest, and why not; binds them to vfio-pci safely (and at every boot); checks, patches and installs \
+            VBIOS ROMs; finds the keyboard and mouse to share through evdev; and writes the passthrough parts of \
+            libvirt guests (files or live definitions) with per-guest start and stop hooks.
 
             Every host path (/sys, /dev, /proc, /etc, /run) is read under --sysroot (default /, or the \
             VFIOCTL_SYSROOT environment variable), so a saved or fake host tree can be inspected too.
