@@ -33,9 +33,9 @@ let package = Package(
             pkgConfig: "libxml-2.0",
             providers: [.apt(["libxml2-dev"])]
         ),
+        // Headers only: libvirt itself is loaded with dlopen when a command needs it (see Sources/CVirt/shim.h).
         .systemLibrary(
             name: "CVirt",
-            pkgConfig: "libvirt",
             providers: [.apt(["libvirt-dev"])]
         ),
         .target(

@@ -19,44 +19,52 @@ public struct LibvirtDomain: Sendable, Hashable {
 public final class LibvirtConnection: @unchecked Sendable {
     /// The URI it was opened with.
     public let uri: String
+    private let api: UnsafeMutablePointer<cvirt_api>
     private let connection: virConnectPtr
 
     /// Opens a connection.
     /// - Throws: `DevicesError` (`.unavailable`) with libvirt's message and the URI.
     public init(uri: String) throws {
         self.uri = uri
-        cxml_quiet_generic()
-        guard let connection = cvirt_open(uri) else {
+        guard let api = cvirt_load() else {
             throw DevicesError(
                 code: .unavailable,
-                message: "cannot connect to libvirt at \(uri): \(Self.lastError()) (is libvirtd/virtqemud running, "
+                message: "cannot use libvirt for \(uri): \(String(cString: cvirt_load_error())) "
+                    + "(Debian/Ubuntu: apt-get install libvirt0)")
+        }
+        self.api = api
+        cxml_quiet_generic()
+        guard let connection = cvirt_open(api, uri) else {
+            throw DevicesError(
+                code: .unavailable,
+                message: "cannot connect to libvirt at \(uri): \(Self.lastError(api)) (is libvirtd/virtqemud running, "
                     + "and may this user use it?)")
         }
         self.connection = connection
     }
 
     deinit {
-        virConnectClose(connection)
+        _ = api.pointee.connectClose(connection)
     }
 
-    static func lastError() -> String {
-        let text = String(cString: cvirt_last_error())
+    static func lastError(_ api: UnsafeMutablePointer<cvirt_api>) -> String {
+        let text = String(cString: cvirt_last_error(api))
         return text.split(separator: "\n").joined(separator: " ")
     }
 
     private func failure(_ what: String, domain: String) -> DevicesError {
-        let code = cvirt_last_error_code()
+        let code = cvirt_last_error_code(api)
         return DevicesError(
             code: code == Int32(VIR_ERR_NO_DOMAIN.rawValue) ? .notFound : .unavailable,
-            message: "libvirt at \(uri), domain \(domain): \(what): \(Self.lastError())")
+            message: "libvirt at \(uri), domain \(domain): \(what): \(Self.lastError(api))")
     }
 
     /// Runs `body` with a domain handle.
     private func withDomain<T>(_ name: String, _ body: (virDomainPtr) throws -> T) throws -> T {
-        guard let domain = virDomainLookupByName(connection, name) else {
+        guard let domain = api.pointee.domainLookupByName(connection, name) else {
             throw failure("not found (`virsh -c \(uri) list --all` shows the guests)", domain: name)
         }
-        defer { virDomainFree(domain) }
+        defer { _ = api.pointee.domainFree(domain) }
         return try body(domain)
     }
 
@@ -66,7 +74,7 @@ public final class LibvirtConnection: @unchecked Sendable {
     public func inactiveXML(of name: String) throws -> [UInt8] {
         try withDomain(name) { domain in
             let flags = UInt32(VIR_DOMAIN_XML_INACTIVE.rawValue | VIR_DOMAIN_XML_SECURE.rawValue)
-            guard let text = virDomainGetXMLDesc(domain, flags) else {
+            guard let text = api.pointee.domainGetXMLDesc(domain, flags) else {
                 throw failure("cannot read its definition", domain: name)
             }
             defer { cvirt_free(text) }
@@ -77,7 +85,7 @@ public final class LibvirtConnection: @unchecked Sendable {
     /// Whether a guest is running.
     public func isActive(_ name: String) throws -> Bool {
         try withDomain(name) { domain in
-            let state = virDomainIsActive(domain)
+            let state = api.pointee.domainIsActive(domain)
             guard state >= 0 else { throw failure("cannot read its state", domain: name) }
             return state == 1
         }
@@ -89,36 +97,36 @@ public final class LibvirtConnection: @unchecked Sendable {
         var text = xml.map { CChar(bitPattern: $0) }
         text.append(0)
         let flags = UInt32(VIR_DOMAIN_DEFINE_VALIDATE.rawValue)
-        guard let domain = virDomainDefineXMLFlags(connection, text, flags) else {
+        guard let domain = api.pointee.domainDefineXMLFlags(connection, text, flags) else {
             throw failure("libvirt refused the new definition, nothing changed", domain: name)
         }
-        virDomainFree(domain)
+        _ = api.pointee.domainFree(domain)
     }
 
     /// Every guest, running or not, by name.
     /// - Throws: `DevicesError` when the list cannot be read.
     public func domains() throws -> [LibvirtDomain] {
         var list: UnsafeMutablePointer<virDomainPtr?>?
-        let count = virConnectListAllDomains(connection, &list, 0)
+        let count = api.pointee.connectListAllDomains(connection, &list, 0)
         guard count >= 0, let list else {
             throw DevicesError(
-                code: .unavailable, message: "libvirt at \(uri): cannot list the guests: \(Self.lastError())")
+                code: .unavailable, message: "libvirt at \(uri): cannot list the guests: \(Self.lastError(api))")
         }
         defer {
-            for index in 0..<Int(count) { if let domain = list[index] { virDomainFree(domain) } }
+            for index in 0..<Int(count) { if let domain = list[index] { _ = api.pointee.domainFree(domain) } }
             cvirt_free(list)
         }
         var result: [LibvirtDomain] = []
         for index in 0..<Int(count) {
-            guard let domain = list[index], let rawName = virDomainGetName(domain) else { continue }
+            guard let domain = list[index], let rawName = api.pointee.domainGetName(domain) else { continue }
             let name = String(cString: rawName)
             let flags = UInt32(VIR_DOMAIN_XML_INACTIVE.rawValue)
             var xml: [UInt8] = []
-            if let text = virDomainGetXMLDesc(domain, flags) {
+            if let text = api.pointee.domainGetXMLDesc(domain, flags) {
                 xml = Array(UnsafeBufferPointer(start: text, count: strlen(text))).map { UInt8(bitPattern: $0) }
                 cvirt_free(text)
             }
-            result.append(LibvirtDomain(name: name, isActive: virDomainIsActive(domain) == 1, xml: xml))
+            result.append(LibvirtDomain(name: name, isActive: api.pointee.domainIsActive(domain) == 1, xml: xml))
         }
         return result.sorted { $0.name < $1.name }
     }
