@@ -547,34 +547,6 @@ struct Doctor {
     }
 }
 
-/// The CPU facts the doctor needs from `/proc/cpuinfo`.
-struct CPUInfo {
-    /// `intel`, `amd`, or nil.
-    var vendor: String?
-    /// The first processor's flags.
-    var flags: Set<String>
-    /// The `hypervisor` flag is set.
-    var isVirtualMachine: Bool { flags.contains("hypervisor") }
-
-    init(files: HostFiles) throws {
-        let text = try files.readText(files.path(HostPaths.cpuinfo)) ?? ""
-        flags = []
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2 else { continue }
-            let key = parts[0].trimmingCharacters()
-            let value = parts[1].trimmingCharacters()
-            if key == "vendor_id", vendor == nil {
-                vendor = value == "GenuineIntel" ? "intel" : value == "AuthenticAMD" ? "amd" : value
-            }
-            if key == "flags" {
-                flags = Set(value.split(separator: " ").map(String.init))
-                break
-            }
-        }
-    }
-}
-
 /// The host's distribution, for install commands.
 struct Distribution {
     enum Need {

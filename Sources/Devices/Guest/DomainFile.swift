@@ -58,8 +58,15 @@ public enum DomainFile {
     )
         throws
     {
-        _ = try XMLDocument(bytes: change.bytes, source: source + " (result)")
-        guard let problem = try schemaProblem(change.bytes, source: source, schema: schema) else { return }
+        // Checking against the schema parses the result (line:column for XML errors); without a schema the
+        // parse is all there is.
+        guard schemaAvailable(schema) else {
+            _ = try XMLDocument(bytes: change.bytes, source: source + " (result)")
+            return
+        }
+        guard let problem = try schemaProblem(change.bytes, source: source + " (result)", schema: schema) else {
+            return
+        }
         if let before = try schemaProblem(original.bytes, source: source, schema: schema) {
             throw DevicesError(
                 code: .invalidData,

@@ -80,16 +80,14 @@ extension DomainMerger {
         detachTuning(request.tuning)
         // A <devices> left with nothing in it goes too (libvirt reads a missing one as an empty one).
         if let devices, !devices.children.isEmpty, devices.children.allSatisfy(editor.isRemoved),
-            let content = devices.content,
-            document.bytes[content].allSatisfy({ [0x20, 0x09, 0x0A, 0x0D].contains($0) })
-                || editorRemovedAllText(devices)
+            holdsOnlyElements(devices)
         {
             editor.remove(devices)
         }
     }
 
     /// Whether everything between the tags of `element` is its children and white space.
-    func editorRemovedAllText(_ element: XMLElement) -> Bool {
+    func holdsOnlyElements(_ element: XMLElement) -> Bool {
         guard let content = element.content else { return true }
         var index = content.lowerBound
         for child in element.children {

@@ -39,27 +39,9 @@ struct IOMMUInspector {
     /// The IOMMU state.
     /// - Throws: `DevicesError` when a file exists but cannot be read.
     func inspect(groupCount: Int) throws -> IOMMUStatus {
-        let cpuinfo = try files.readText(files.path(HostPaths.cpuinfo)) ?? ""
-        var vendorID: String?
-        var isVirtualMachine = false
-        for line in cpuinfo.split(separator: "\n") {
-            let parts = line.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2 else { continue }
-            let key = parts[0].trimmingCharacters()
-            let value = parts[1].trimmingCharacters()
-            if key == "vendor_id", vendorID == nil { vendorID = value }
-            if key == "flags" {
-                isVirtualMachine = value.split(separator: " ").contains("hypervisor")
-                break
-            }
-        }
-        let cpuVendor: String? =
-            switch vendorID {
-            case "GenuineIntel": "intel"
-            case "AuthenticAMD", "HygonGenuine": "amd"
-            case nil: nil
-            case let other?: other
-            }
+        let cpu = try CPUInfo(files: files)
+        let cpuVendor = cpu.vendor
+        let isVirtualMachine = cpu.isVirtualMachine
         let cmdline = try files.readText(files.path(HostPaths.kernelCmdline)) ?? ""
         let arguments = Self.relevantArguments(cmdline)
         let tables = try files.list(files.path(HostPaths.acpiTables)) ?? []
