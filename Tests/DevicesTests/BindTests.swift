@@ -46,8 +46,10 @@ import Testing
         for address in plan.functions { #expect(driver(fake, address.description) == "vfio-pci") }
         #expect(FileManager.default.fileExists(atPath: fake.path("/dev/vfio/2")))
         #expect(FileManager.default.fileExists(atPath: fake.path("/sys/module/vfio_pci")))
-        let state = try String(contentsOfFile: fake.path("/run/vfioctl/bindings.json"), encoding: .utf8)
-        #expect(state.contains("snd_hda_intel"))
+        let journal = try JSONDecoder().decode(
+            Journal.self, from: Data(contentsOf: URL(fileURLWithPath: fake.path("/run/vfioctl/journal.json"))))
+        #expect(journal.records.map(\.phase) == [.bound, .bound, .bound, .bound])
+        #expect(journal.records.map(\.originalDriver) == ["nvidia", "snd_hda_intel", "xhci_hcd", "nvidia-gpu"])
         #expect(kernel.writes.first == "modprobe vfio-pci")
         let again = try host.planBind([try target("01:00.0")], options: BindOptions())
         #expect(again.functions.isEmpty)
@@ -64,35 +66,42 @@ import Testing
     @Test("--only on a GPU whose group holds its companions is refused, naming them and --group")
     func onlyIsRefused() throws {
         let fake = try FakeHost.workstation()
-        let error = #expect(throws: DevicesError.self) {
+        let error = #expect(throws: GuardFailure.self) {
             try fake.host.planBind([try target("01:00.0")], options: BindOptions(only: true))
         }
-        #expect(error?.code == .conflict)
-        #expect(error?.message.contains("IOMMU group 2 would not be viable: 0000:01:00.1") == true)
-        #expect(error?.message.contains("add --group") == true)
+        guard case .groupNotViable(let group, let members, let chipset, _) = error?.refusals.first?.reason else {
+            Issue.record("expected a group refusal, got \(String(describing: error))")
+            return
+        }
+        #expect(group == 2 && !chipset)
+        #expect(members.map(\.address.description) == ["0000:01:00.1", "0000:01:00.2", "0000:01:00.3"])
         withExtendedLifetime(fake) {}
     }
 
     @Test("a card in the chipset's group cannot be bound")
     func chipset() throws {
         let fake = try FakeHost.workstation()
-        let error = #expect(throws: DevicesError.self) {
+        let error = #expect(throws: GuardFailure.self) {
             try fake.host.planBind([try target("03:00.0")], options: BindOptions(force: true))
         }
-        #expect(error?.message.contains("shares a group with the chipset") == true)
+        guard case .groupNotViable(_, _, let chipset, _) = error?.refusals.first?.reason else {
+            Issue.record("expected a group refusal")
+            return
+        }
+        #expect(chipset)
         withExtendedLifetime(fake) {}
     }
 
     @Test("the boot GPU is refused unless forced")
     func bootGPU() throws {
         let fake = try FakeHost.workstation()
-        let error = #expect(throws: DevicesError.self) {
+        let error = #expect(throws: GuardFailure.self) {
             try fake.host.planBind([try target("00:02.0")], options: BindOptions())
         }
-        #expect(error?.message.contains("is the boot GPU") == true)
+        #expect(error?.refusals == [GuardRefusal(device: PCIAddress("0000:00:02.0"), reason: .bootGPU)])
         let forced = try fake.host.planBind([try target("00:02.0")], options: BindOptions(force: true))
         #expect(forced.functions.map(\.description) == ["0000:00:02.0"])
-        #expect(forced.notes.contains { $0.hasPrefix("forced: 0000:00:02.0 is the boot GPU") })
+        #expect(forced.forced.map(\.kind) == [.bootGPU])
         withExtendedLifetime(fake) {}
     }
 
@@ -105,10 +114,10 @@ import Testing
         try FileManager.default.removeItem(atPath: fake.path("/proc/4242/fd/7"))
         try FileManager.default.createSymbolicLink(
             atPath: fake.path("/proc/4242/fd/7"), withDestinationPath: "/dev/dri/card1")
-        let error = #expect(throws: DevicesError.self) {
+        let error = #expect(throws: GuardFailure.self) {
             try fake.host.planBind([try target("01:00.0")], options: BindOptions())
         }
-        #expect(error?.message.contains("0000:01:00.0 is in use by Xorg (pid 4242)") == true)
+        #expect(error?.refusals.map(\.reason) == [.gpuInUse([GuardRefusal.Holder(name: "Xorg", pid: 4242)])])
         withExtendedLifetime(fake) {}
     }
 
@@ -130,14 +139,17 @@ import Testing
             "/proc/net/route",
             "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
                 + "enp5s0\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n")
-        let disk = #expect(throws: DevicesError.self) {
+        let disk = #expect(throws: GuardFailure.self) {
             try fake.host.planBind([try target("04:00.0")], options: BindOptions())
         }
-        #expect(disk?.message.contains("holds /dev/nvme0n1p2 on /") == true)
-        let nic = #expect(throws: DevicesError.self) {
+        #expect(
+            disk?.refusals.map(\.reason) == [
+                .storageInUse([.init(chain: [.init(name: "nvme0n1p2", stack: nil, label: nil)], use: .mounted("/"))])
+            ])
+        let nic = #expect(throws: GuardFailure.self) {
             try fake.host.planBind([try target("05:00.0")], options: BindOptions())
         }
-        #expect(nic?.message.contains("carries the default route (enp5s0)") == true)
+        #expect(nic?.refusals.map(\.reason) == [.defaultRoute([.init(chain: ["enp5s0"], family: 4)])])
         withExtendedLifetime(fake) {}
     }
 
@@ -158,7 +170,7 @@ import Testing
         #expect(override(fake, "0000:01:00.1") == "(null)")
         #expect(driver(fake, "0000:01:00.2") == "xhci_hcd")
         #expect(!FileManager.default.fileExists(atPath: fake.path("/dev/vfio/2")))
-        #expect(!FileManager.default.fileExists(atPath: fake.path("/run/vfioctl/bindings.json")))
+        #expect(!FileManager.default.fileExists(atPath: fake.path("/run/vfioctl/journal.json")))
     }
 
     @Test("a refused override or a failed vfio-pci probe rolls back in reverse order")
@@ -214,10 +226,10 @@ import Testing
         #expect(BindTarget("banana") == nil)
         let off = try FakeHost()
         try off.add(FakePCIDevice("0000:01:00.0", vendor: 0x10de, device: 0x1f08, classCode: 0x030000))
-        let noIOMMU = #expect(throws: DevicesError.self) {
+        let noIOMMU = #expect(throws: GuardFailure.self) {
             try off.host.planBind([try target("01:00.0")], options: BindOptions())
         }
-        #expect(noIOMMU?.code == .unavailable)
+        #expect(noIOMMU?.refusals.first?.kind == .iommuOff)
         withExtendedLifetime(fake) {}
         withExtendedLifetime(off) {}
     }

@@ -24,6 +24,8 @@ public final class FakeKernel: HostIO, @unchecked Sendable {
     public var hangUnbind: Set<String> = []
     /// Devices vfio-pci refuses to probe.
     public var refuseVFIO: Set<String> = []
+    /// Block devices (`sda1`) the kernel has claimed: an `O_EXCL` open fails with EBUSY.
+    public var claimedBlockDevices: Set<String> = []
 
     /// Creates a kernel for ROM tests only.
     public init() {
@@ -69,6 +71,11 @@ public final class FakeKernel: HostIO, @unchecked Sendable {
             throw DevicesError(code: .timeout, message: "writing \(text) to \(path) did not return within \(timeout)")
         }
         try write(bytes, to: path)
+    }
+
+    /// Claimed when named in `claimedBlockDevices`, free otherwise.
+    public func isClaimed(blockDevice node: FilePath) -> Bool? {
+        lock.withLock { claimedBlockDevices.contains(node.lastComponent?.string ?? "") }
     }
 
     /// Creates `/sys/module/<name>`.

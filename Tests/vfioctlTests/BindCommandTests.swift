@@ -33,7 +33,7 @@ import Testing
         arguments: [
             (["bind", "banana"], Int32(64), "'banana' is not a device"),
             (["bind"], Int32(64), "Missing expected argument '<target> ...'"),
-            (["bind", "00:02.0", "--dry-run"], Int32(75), "refusing to bind: 0000:00:02.0 is the boot GPU"),
+            (["bind", "00:02.0", "--dry-run"], Int32(75), "vfioctl: refusing: 0000:00:02.0 is the boot GPU"),
             (["bind", "01:00.0", "--only", "--dry-run"], Int32(75), "IOMMU group 2 would not be viable"),
             (["bind", "gpu:7", "--dry-run"], Int32(66), "there is no gpu:7"),
             (["bind", "01:00.0", "--timeout", "0"], Int32(64), "--timeout takes a number of seconds"),

@@ -34,17 +34,29 @@ public struct BindOptions: Sendable, Hashable {
     public var group = false
     /// Do not bring a GPU's companion functions.
     public var only = false
-    /// Bind even the boot GPU, a GPU in use, a disk controller with mounted filesystems, the default-route NIC.
+    /// Bind even what the guards refuse (the refusals are kept in the plan as warnings).
     public var force = false
+    /// Guards not checked at all (the single-GPU hook takes the boot GPU on purpose).
+    public var waive: Set<GuardRefusal.Kind> = []
+    /// Who the journal names as having moved the devices.
+    public var owner: BindingOwner = .user
     /// How long one driver `unbind` may take.
     public var unbindTimeout: Duration = .seconds(10)
+    /// How long to wait for another vfioctl that holds the host lock.
+    public var lockTimeout: Duration = .seconds(30)
 
     /// Default options.
-    public init(group: Bool = false, only: Bool = false, force: Bool = false, unbindTimeout: Duration = .seconds(10)) {
+    public init(
+        group: Bool = false, only: Bool = false, force: Bool = false, waive: Set<GuardRefusal.Kind> = [],
+        owner: BindingOwner = .user, unbindTimeout: Duration = .seconds(10), lockTimeout: Duration = .seconds(30)
+    ) {
         self.group = group
         self.only = only
         self.force = force
+        self.waive = waive
+        self.owner = owner
         self.unbindTimeout = unbindTimeout
+        self.lockTimeout = lockTimeout
     }
 }
 
@@ -81,25 +93,24 @@ public struct BindPlan: Sendable, Hashable, Codable {
     public var loadsModule: Bool
     /// Every step, in order.
     public var steps: [SysfsStep]
-    /// Things the user should know (forced refusals, companions brought along).
+    /// Things the user should know (companions brought along).
     public var notes: [String]
+    /// What the guards refused and `force` overrode.
+    public var forced: [GuardRefusal] = []
 }
 
 extension Host {
     /// Resolves targets to functions and checks that binding them is safe, before anything is touched.
     /// - Parameters:
     ///   - targets: what the user named.
-    ///   - options: `--group`, `--only`, `--force`.
+    ///   - options: group, only, force, waived guards.
+    ///   - io: the kernel (asked whether block devices are claimed).
     /// - Returns: the plan, with every write in order.
-    /// - Throws: `DevicesError` naming the device and why it cannot be bound (and how to proceed).
-    public func planBind(_ targets: [BindTarget], options: BindOptions) throws -> BindPlan {
+    /// - Throws: `GuardFailure` with every refusal, or `DevicesError` naming a target that cannot be bound.
+    public func planBind(_ targets: [BindTarget], options: BindOptions, io: any HostIO = LiveHostIO()) throws
+        -> BindPlan
+    {
         let report = try report()
-        guard report.iommu.enabled else {
-            throw DevicesError(
-                code: .unavailable,
-                message: "the IOMMU is off, so vfio-pci cannot give devices to guests: "
-                    + (report.iommu.advice.first ?? "enable it in the firmware"))
-        }
         var byAddress: [PCIAddress: PCIDevice] = [:]
         for device in report.devices { byAddress[device.address] = device }
         var chosen: Set<PCIAddress> = []
@@ -147,49 +158,19 @@ extension Host {
             }
         }
         let functions = chosen.sorted()
-        try checkGroups(functions, report: report, byAddress: byAddress)
-        let usage = HostUsage(files: files)
-        var refusals: [String] = []
-        for address in functions {
-            guard let device = byAddress[address] else { continue }
-            if device.isBootVGA {
-                refusals.append(
-                    "\(address) is the boot GPU the host displays on; binding it blanks the console (use the "
-                        + "single-GPU hooks, or --force)")
-            }
-            if device.pciClass.isDisplay {
-                let holders = try usage.drmHolders(of: address)
-                if !holders.isEmpty {
-                    refusals.append(
-                        "\(address) is in use by \(holders.joined(separator: ", ")); stop them first (or --force)")
-                }
-            }
-            if device.pciClass.isStorage {
-                let mounted = try usage.mountedStorage(on: address)
-                if !mounted.isEmpty {
-                    refusals.append(
-                        "\(address) holds \(mounted.joined(separator: ", ")): binding it would pull the disk from under "
-                            + "the host (or --force)")
-                }
-            }
-            if device.pciClass.isNetwork {
-                let interfaces = try usage.defaultRouteInterfaces(of: address)
-                if !interfaces.isEmpty {
-                    refusals.append(
-                        "\(address) carries the default route (\(interfaces.joined(separator: ", "))): binding it cuts "
-                            + "the host's network (or --force)")
-                }
-            }
+        let refusals = try PassthroughGuards(files: files, io: io).refusals(
+            for: functions, report: report, waiving: options.waive)
+        // A group shared with the chipset cannot be passed through at all: no force helps.
+        let chipset = refusals.filter {
+            if case .groupNotViable(_, _, true, _) = $0.reason { return true }
+            return false
         }
-        if !refusals.isEmpty {
-            guard options.force else {
-                throw DevicesError(code: .conflict, message: "refusing to bind: " + refusals.joined(separator: "; "))
-            }
-            notes.append(contentsOf: refusals.map { "forced: " + $0 })
-        }
+        if !chipset.isEmpty && options.force { throw GuardFailure(refusals: chipset) }
+        if !refusals.isEmpty && !options.force { throw GuardFailure(refusals: refusals) }
         var plan = BindPlan(
             functions: [], alreadyBound: [], originalDrivers: [:], groups: [:],
-            loadsModule: !files.exists(files.path(HostPaths.modules.appending("vfio_pci"))), steps: [], notes: notes)
+            loadsModule: !files.exists(files.path(HostPaths.modules.appending("vfio_pci"))), steps: [], notes: notes,
+            forced: refusals)
         if plan.loadsModule { plan.steps.append(SysfsStep(kind: "modprobe", target: "vfio-pci", value: "")) }
         for address in functions {
             guard let device = byAddress[address] else { continue }
@@ -223,39 +204,5 @@ extension Host {
                     kind: "verify", target: HostPaths.vfioDevices.appending(String(group)).string, value: "exists"))
         }
         return steps
-    }
-
-    /// Refuses a bind that would leave a group not viable, naming the devices that must come along.
-    private func checkGroups(_ functions: [PCIAddress], report: HostReport, byAddress: [PCIAddress: PCIDevice]) throws {
-        let chosen = Set(functions)
-        let rule = report.viabilityRule
-        for id in Set(functions.compactMap { byAddress[$0]?.iommuGroup }).sorted() {
-            guard let group = report.group(id) else { continue }
-            var left: [PCIDevice] = []
-            for member in group.devices {
-                guard let address = PCIAddress(member), let device = byAddress[address] else { continue }
-                if chosen.contains(address) { continue }
-                if !rule.accepts(driver: device.driver, isBridge: device.isBridge) { left.append(device) }
-            }
-            guard !left.isEmpty else { continue }
-            let names = left.map { "\($0.address) (\($0.className ?? $0.class), \($0.driver ?? "no driver"))" }
-            if let bridge = left.first(where: \.isBridge) {
-                throw DevicesError(
-                    code: .conflict,
-                    message: "IOMMU group \(id) would not be viable: bridge \(bridge.address) is bound to "
-                        + "\(bridge.driver ?? "a driver"), which does not let vfio own the group; unbind it first")
-            }
-            let chipset = left.filter { $0.pciClass.isChipsetFunction }
-            if !chipset.isEmpty {
-                throw DevicesError(
-                    code: .conflict,
-                    message: "IOMMU group \(id) also holds chipset devices \(names.joined(separator: ", ")): this slot "
-                        + "shares a group with the chipset and cannot be passed through; move the card to another slot")
-            }
-            throw DevicesError(
-                code: .conflict,
-                message: "IOMMU group \(id) would not be viable: \(names.joined(separator: ", ")) must come along; "
-                    + "add --group (or name them too)")
-        }
     }
 }

@@ -38,82 +38,121 @@ public struct BindFailure: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// The drivers functions had before vfioctl bound them, kept under /run until reboot.
-struct BindingState: Codable {
-    struct Entry: Codable {
+/// The drivers functions had before vfioctl bound them, as the journal under /run remembers them.
+struct BindingState {
+    struct Entry {
         var originalDriver: String?
     }
 
     var functions: [String: Entry] = [:]
 
+    /// The journal's records; empty when there is none or it cannot be read (the callers only plan with it).
     static func load(_ files: HostFiles) -> BindingState {
-        guard let bytes = try? files.read(files.path(HostPaths.bindingState)),
-            let state = try? JSONCoding.decode(BindingState.self, from: bytes)
-        else { return BindingState() }
+        var state = BindingState()
+        for record in (try? Journal.load(files))?.records ?? [] {
+            state.functions[record.address.description] = Entry(originalDriver: record.originalDriver)
+        }
         return state
-    }
-
-    func save(_ files: HostFiles) throws {
-        try AtomicFile.write(
-            JSONCoding.encode(self), to: files.path(HostPaths.bindingState), mode: 0o644, backup: false)
     }
 }
 
 extension Host {
-    /// Carries out a bind plan, rolling back in reverse order on any failure.
+    /// Carries out a bind plan under the host lock, recording every write in the journal before it is made and
+    /// rolling back in reverse order on any failure or signal.
     ///
     /// Per function: `driver_override`, the old driver's `unbind` (with a time limit), `drivers_probe`, then
     /// checks of `driver` and `/dev/vfio/<group>`. On a failure every function touched is returned to its original
-    /// driver.
+    /// driver; a function that cannot be returned keeps its journal record for `recover`.
     /// - Parameters:
     ///   - plan: the checked plan from `planBind`.
-    ///   - options: the unbind time limit.
+    ///   - options: the time limits and the owner recorded.
     ///   - io: the kernel-attribute access.
     /// - Returns: what happened to each function.
     /// - Throws: `BindFailure` with the first error and where every function ended up.
     public func bind(_ plan: BindPlan, options: BindOptions, io: any HostIO = LiveHostIO()) throws -> [FunctionOutcome]
     {
+        do {
+            return try HostLock.withLock(files, timeout: options.lockTimeout) {
+                try bindHoldingLock(plan, options: options, io: io)
+            }
+        } catch let error as DevicesError {
+            throw BindFailure(error: error, outcomes: [])
+        }
+    }
+
+    private func bindHoldingLock(_ plan: BindPlan, options: BindOptions, io: any HostIO) throws -> [FunctionOutcome] {
         let files = self.files
+        var journal = try Journal.load(files)
         var done: [PCIAddress] = []
         var outcomes = plan.alreadyBound.map {
             FunctionOutcome(address: $0, originalDriver: "vfio-pci", driver: "vfio-pci", result: "already bound")
         }
         do {
+            try Interruption.check()
+            // The host may have changed between the plan and the lock (another vfioctl, a user's shell).
+            for address in plan.functions {
+                let now = files.linkName(
+                    files.path(HostPaths.pciDevices.appending(address.description).appending("driver")))
+                guard now == plan.originalDrivers[address.description] else {
+                    throw DevicesError(
+                        code: .conflict,
+                        message: "\(address) changed while vfioctl waited for the lock (its driver is now "
+                            + "\(now ?? "none")); nothing was done")
+                }
+            }
             if plan.loadsModule { try io.loadModule("vfio-pci") }
             for address in plan.functions {
+                try Interruption.check()
                 done.append(address)
                 let original = plan.originalDrivers[address.description]
                 try moveToVFIO(
-                    address, from: original, group: plan.groups[address.description], options: options, io: io)
+                    address, from: original, group: plan.groups[address.description], options: options, io: io,
+                    journal: &journal)
                 outcomes.append(
                     FunctionOutcome(address: address, originalDriver: original, driver: "vfio-pci", result: "bound"))
             }
         } catch let error as DevicesError {
             var restored: [FunctionOutcome] = []
             for address in done.reversed() {
-                restored.append(restore(address, to: plan.originalDrivers[address.description], io: io))
+                restored.append(
+                    returnDevice(address, to: plan.originalDrivers[address.description], io: io, journal: &journal))
             }
             throw BindFailure(error: error, outcomes: restored.reversed())
         }
-        var state = BindingState.load(files)
-        for address in plan.functions {
-            state.functions[address.description] = .init(originalDriver: plan.originalDrivers[address.description])
-        }
-        try state.save(files)
         return outcomes.sorted { $0.address < $1.address }
     }
 
     private func moveToVFIO(
-        _ address: PCIAddress, from driver: String?, group: Int?, options: BindOptions, io: any HostIO
+        _ address: PCIAddress, from driver: String?, group: Int?, options: BindOptions, io: any HostIO,
+        journal: inout Journal
     ) throws {
         let device = HostPaths.pciDevices.appending(address.description)
-        try io.write("vfio-pci", to: files.path(device.appending("driver_override")))
-        if let driver {
-            try io.write(
-                address.description, to: files.path(HostPaths.pciDrivers.appending(driver).appending("unbind")),
-                timeout: options.unbindTimeout)
+        var actions: [JournalStep.Action] = [.setOverride]
+        if driver != nil { actions.append(.unbindDriver) }
+        actions.append(.probe)
+        var record = JournalRecord(
+            address: address, originalDriver: driver, owner: options.owner, phase: .binding,
+            steps: actions.map { JournalStep(action: $0, done: false) }, problem: nil)
+        journal.set(record)
+        try journal.save(files)
+        for (index, action) in actions.enumerated() {
+            if index > 0 { try Interruption.check() }
+            switch action {
+            case .setOverride:
+                try io.write("vfio-pci", to: files.path(device.appending("driver_override")))
+            case .unbindDriver:
+                if let driver {
+                    try io.write(
+                        address.description, to: files.path(HostPaths.pciDrivers.appending(driver).appending("unbind")),
+                        timeout: options.unbindTimeout)
+                }
+            default:
+                try io.write(address.description, to: files.path(HostPaths.pciDriversProbe))
+            }
+            record.steps[index].done = true
+            journal.set(record)
+            try journal.save(files)
         }
-        try io.write(address.description, to: files.path(HostPaths.pciDriversProbe))
         let now = files.linkName(files.path(device.appending("driver")))
         guard now == "vfio-pci" else {
             throw DevicesError(
@@ -126,6 +165,38 @@ extension Host {
             throw DevicesError(
                 code: .io, message: "\(address) is on vfio-pci but /dev/vfio/\(group) did not appear")
         }
+        record.phase = .bound
+        record.steps = []
+        journal.set(record)
+        try journal.save(files)
+    }
+
+    /// Returns a function to `driver` with its journal record marked on the way: the record goes when the device is
+    /// back, and stays (with the problem) when it is not.
+    func returnDevice(_ address: PCIAddress, to driver: String?, io: any HostIO, journal: inout Journal)
+        -> FunctionOutcome
+    {
+        var record =
+            journal.record(address)
+            ?? JournalRecord(address: address, originalDriver: driver, owner: .user, phase: .unbinding, steps: [])
+        record.phase = .unbinding
+        record.originalDriver = driver
+        record.steps = [.unbindVFIO, .clearOverride, .rebind].map { JournalStep(action: $0, done: false) }
+        journal.set(record)
+        var problems: [String] = []
+        do { try journal.save(files) } catch { problems.append("\(error)") }
+        var outcome = restore(address, to: driver, io: io)
+        if outcome.result == "restored" {
+            journal.remove(address)
+        } else {
+            record.problem = outcome.detail ?? outcome.result
+            journal.set(record)
+        }
+        do { try journal.save(files) } catch {
+            problems.append("\(error)")
+            outcome.detail = ([outcome.detail].compactMap { $0 } + problems).joined(separator: "; ")
+        }
+        return outcome
     }
 
     /// Returns a function to `driver`, or to whatever the kernel probes when nil.
@@ -203,22 +274,27 @@ extension Host {
         return (chosen.sorted(), steps)
     }
 
-    /// Returns functions to the driver they had before vfioctl bound them (remembered under /run), or to whatever
-    /// the kernel probes when nothing was remembered.
+    /// Returns functions to the driver they had before vfioctl bound them (remembered in the journal), or to
+    /// whatever the kernel probes when nothing was remembered; under the host lock, each move recorded first.
+    /// - Parameters:
+    ///   - functions: the functions.
+    ///   - io: the kernel-attribute access.
+    ///   - lockTimeout: how long to wait for another vfioctl.
     /// - Returns: where each function ended up.
-    public func unbind(_ functions: [PCIAddress], io: any HostIO = LiveHostIO()) throws -> [FunctionOutcome] {
-        var state = BindingState.load(files)
-        var outcomes: [FunctionOutcome] = []
-        for address in functions {
-            let original = state.functions[address.description]?.originalDriver
-            var outcome = restore(address, to: original, io: io)
-            if outcome.result == "restored" {
-                outcome.result = "unbound"
-                state.functions[address.description] = nil
+    /// - Throws: `DevicesError` when the journal cannot be read or written, or the lock is not free in time.
+    public func unbind(
+        _ functions: [PCIAddress], io: any HostIO = LiveHostIO(), lockTimeout: Duration = .seconds(30)
+    ) throws -> [FunctionOutcome] {
+        try HostLock.withLock(files, timeout: lockTimeout) {
+            var journal = try Journal.load(files)
+            var outcomes: [FunctionOutcome] = []
+            for address in functions {
+                let original = journal.record(address)?.originalDriver
+                var outcome = returnDevice(address, to: original, io: io, journal: &journal)
+                if outcome.result == "restored" { outcome.result = "unbound" }
+                outcomes.append(outcome)
             }
-            outcomes.append(outcome)
+            return outcomes
         }
-        try state.save(files)
-        return outcomes
     }
 }

@@ -33,6 +33,8 @@ public struct PersistPlan: Sendable, Hashable, Codable {
     public var commands: [String]
     /// What to know (shared IDs, bootloaders vfioctl does not edit).
     public var notes: [String]
+    /// What the guards refused and `force` overrode.
+    public var forced: [GuardRefusal] = []
 }
 
 /// The marker lines around vfioctl's block in a file that belongs to the user.
@@ -78,19 +80,20 @@ extension Host {
     /// - Returns: every file with its new content, the removals, and the commands to run afterwards.
     /// - Throws: `DevicesError` for unknown targets or unreadable files.
     public func planPersist(
-        _ targets: [BindTarget], options: BindOptions, method: PersistMethod?, remove: Bool
+        _ targets: [BindTarget], options: BindOptions, method: PersistMethod?, remove: Bool,
+        io: any HostIO = LiveHostIO()
     ) throws -> PersistPlan {
         let files = self.files
         let report = try report()
         var notes: [String] = []
+        var forced: [GuardRefusal] = []
         var functions: [PCIAddress] = []
         if !remove {
-            var forced = options
-            forced.force = true
-            // The same resolution as bind, without the "in use now" refusals: persistence acts at the next boot.
-            let plan = try planBind(targets, options: forced)
+            // The same resolution and the same guards as bind: what would hurt the host now hurts it at every boot.
+            let plan = try planBind(targets, options: options, io: io)
             functions = (plan.functions + plan.alreadyBound).sorted()
-            notes += plan.notes.filter { !$0.hasPrefix("forced: ") }
+            notes += plan.notes
+            forced = plan.forced
         }
         let chosen = functions.compactMap { report.device(at: $0) }
         let ids = Array(Set(chosen.map(\.ids))).sorted()
@@ -130,7 +133,7 @@ extension Host {
         if let kernel, kernel < KernelVersion(6, 2) { modules.append("vfio_virqfd") }
 
         var plan = PersistPlan(
-            functions: functions, method: method, files: [], removals: [], commands: [], notes: notes)
+            functions: functions, method: method, files: [], removals: [], commands: [], notes: notes, forced: forced)
         let modprobe = HostPaths.modprobeConfig.appending("vfioctl.conf")
         let udevRule = HostPaths.udevRules.appending("80-vfioctl.rules")
         if remove {
@@ -226,6 +229,10 @@ extension Host {
     /// - Returns: the files written (unchanged ones are left alone) and removed.
     /// - Throws: `DevicesError` naming the file that could not be written.
     public func applyPersist(_ plan: PersistPlan) throws -> (written: [String], removed: [String]) {
+        try HostLock.withLock(files, timeout: .seconds(30)) { try applyPersistHoldingLock(plan) }
+    }
+
+    private func applyPersistHoldingLock(_ plan: PersistPlan) throws -> (written: [String], removed: [String]) {
         let files = self.files
         var written: [String] = []
         for file in plan.files {

@@ -15,6 +15,7 @@ public struct DevicesError: Error, Sendable, CustomStringConvertible {
             case conflict = "conflict"
             case timeout = "timeout"
             case internalError = "internal error"
+            case interrupted = "interrupted"
         }
 
         private let value: Value
@@ -41,6 +42,8 @@ public struct DevicesError: Error, Sendable, CustomStringConvertible {
         public static let timeout = Code(.timeout)
         /// A C library reported an unexpected failure.
         public static let internalError = Code(.internalError)
+        /// A signal stopped the operation (after it undid what it had done).
+        public static let interrupted = Code(.interrupted)
 
         /// The code's name.
         public var description: String { value.rawValue }

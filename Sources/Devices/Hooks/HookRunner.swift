@@ -43,24 +43,32 @@ extension Host {
     ) throws {
         try HookConfig.checkName(guest)
         let files = self.files
-        let configPath = files.path(HookConfig.path(for: guest))
-        guard let text = try files.readText(configPath) else { return }
-        let config = try HookConfig(text: text, source: HookConfig.path(for: guest).string)
         let statePath = files.path(HostPaths.hookState.appending(guest + ".json"))
         var runner = HookSteps(host: self, guest: guest, io: io, commands: commands, statePath: statePath, log: log)
         switch (operation, phase) {
         case ("prepare", "begin"):
-            if try runner.loadState() != nil {
-                log("\(guest): undoing an earlier prepare that was never released")
-                try runner.release()
+            let configPath = files.path(HookConfig.path(for: guest))
+            guard let text = try files.readText(configPath) else { return }
+            let config = try HookConfig(text: text, source: HookConfig.path(for: guest).string)
+            try HostLock.withLock(files, timeout: .seconds(60)) {
+                if try runner.loadState() != nil {
+                    log("\(guest): undoing an earlier prepare that was never released")
+                    try runner.release()
+                }
+                let domain = try XMLDocument(bytes: domainXML, source: "the definition of \(guest) on stdin").root
+                try runner.prepare(config, domain: domain)
             }
-            let domain = try XMLDocument(bytes: domainXML, source: "the definition of \(guest) on stdin").root
-            try runner.prepare(config, domain: domain)
         case ("release", "end"):
-            try runner.release()
+            // From the state alone: a configuration removed while the guest ran must not strand the host.
+            try HostLock.withLock(files, timeout: .seconds(60)) { try runner.release() }
         default:
             return
         }
+    }
+
+    /// Whether a guest's hook has prepared the host and not yet released it.
+    public func isHookPrepared(guest: String) -> Bool {
+        files.exists(files.path(HostPaths.hookState.appending(guest + ".json")))
     }
 }
 
@@ -105,8 +113,11 @@ struct HookSteps {
 
     mutating func prepare(_ config: HookConfig, domain: XMLElement) throws {
         do {
+            try Interruption.check()
             if config.isolateCPUs { try isolate(domain) }
+            try Interruption.check()
             if config.hugepages { try reserveHugepages(domain) }
+            try Interruption.check()
             if config.singleGPU { try freeGPU(domain) }
             log("\(guest): host prepared")
         } catch {
@@ -133,9 +144,9 @@ struct HookSteps {
         }
         state.allCPUs = CPUList.format(online)
         for slice in Host.hostSlices {
-            try systemctl(["set-property", "--runtime", "--", slice, "AllowedCPUs=\(CPUList.format(hostCPUs))"])
             state.slices.append(slice)
             try save()
+            try systemctl(["set-property", "--runtime", "--", slice, "AllowedCPUs=\(CPUList.format(hostCPUs))"])
         }
         log("\(guest): host tasks restricted to CPUs \(CPUList.format(hostCPUs))")
     }
@@ -199,9 +210,9 @@ struct HookSteps {
         // 1. The display manager lets go of the GPU.
         if host.files.program("systemctl") != nil {
             if try commands.run("systemctl", ["is-active", "--quiet", "display-manager.service"]).status == 0 {
-                try systemctl(["stop", "display-manager.service"])
                 state.displayManagerStopped = true
                 try save()
+                try systemctl(["stop", "display-manager.service"])
                 log("\(guest): stopped the display manager")
             }
         } else {
@@ -211,16 +222,16 @@ struct HookSteps {
         for name in (try files.list(files.path(HostPaths.vtconsoles)) ?? []).sorted() where name.hasPrefix("vtcon") {
             let bind = HostPaths.vtconsoles.appending(name).appending("bind")
             guard try files.readText(files.path(bind)) == "1" else { continue }
-            try io.write("0", to: files.path(bind))
             state.vtconsoles.append(bind.string)
             try save()
+            try io.write("0", to: files.path(bind))
         }
         for driver in ["efi-framebuffer", "simple-framebuffer", "vesa-framebuffer"] {
             let directory = HostPaths.platformDrivers.appending(driver)
             for entry in (try files.list(files.path(directory)) ?? []).sorted() where entry.hasPrefix(driver + ".") {
-                try io.write(entry, to: files.path(directory.appending("unbind")))
                 state.framebuffers.append(driver + "/" + entry)
                 try save()
+                try io.write(entry, to: files.path(directory.appending("unbind")))
             }
         }
         if !state.vtconsoles.isEmpty || !state.framebuffers.isEmpty {
@@ -232,6 +243,9 @@ struct HookSteps {
         for driver in drivers.sorted() {
             for module in Host.gpuModules[driver] ?? []
             where files.exists(files.path(HostPaths.modules.appending(module))) {
+                try Interruption.check()
+                state.modules.append(module)
+                try save()
                 let result = try commands.run("modprobe", ["-r", module])
                 guard result.status == 0 else {
                     throw DevicesError(
@@ -240,18 +254,17 @@ struct HookSteps {
                             + result.output.trimmingWhitespace().split(separator: "\n").joined(separator: " ")
                             + " (something still uses the GPU)")
                 }
-                state.modules.append(module)
-                try save()
                 log("\(guest): unloaded \(module)")
             }
         }
         // 5. vfio-pci takes every function.
+        // The same guards as bind, less the display: the console and its GPU were let go of above, on purpose.
         let targets = addresses.map { BindTarget.device(.address($0)) }
-        let options = BindOptions(only: true, force: true)
-        let plan = try host.planBind(targets, options: options)
-        let outcomes = try host.bind(plan, options: options, io: io)
-        state.functions = outcomes.filter { $0.result == "bound" }.map(\.address.description)
+        let options = BindOptions(only: true, waive: [.bootGPU, .consoleGPU, .gpuInUse], owner: .guest(guest))
+        let plan = try host.planBind(targets, options: options, io: io)
+        state.functions = plan.functions.map(\.description)
         try save()
+        _ = try host.bind(plan, options: options, io: io)
         log("\(guest): bound \(plan.functions.map(\.description).joined(separator: ", ")) to vfio-pci")
     }
 
@@ -268,63 +281,92 @@ struct HookSteps {
     // MARK: Release
 
     /// Undoes the recorded steps in reverse (the GPU's driver is loaded before the card returns to it); every
-    /// step is tried even when one fails.
+    /// step is tried even when one fails, a step undone leaves the record, and the steps that failed stay in it
+    /// for the next release or `recover`.
     mutating func release() throws {
         guard try loadState() != nil || !isEmpty else {
             log("\(guest): nothing to release")
             return
         }
         var problems: [String] = []
-        func attempt(_ what: String, _ body: () throws -> Void) {
-            do { try body() } catch let error as DevicesError {
+        func attempt(_ what: String, _ body: () throws -> Void) -> Bool {
+            do {
+                try body()
+                return true
+            } catch let error as DevicesError {
                 problems.append("\(what): \(error.message)")
             } catch { problems.append("\(what): \(error)") }
+            return false
         }
         for module in state.modules.reversed() {
-            attempt("load \(module)") {
+            let loaded = attempt("load \(module)") {
                 let result = try commands.run("modprobe", [module])
                 if result.status != 0 {
                     throw DevicesError(code: .unavailable, message: result.output.trimmingWhitespace())
                 }
             }
+            if loaded { state.modules.removeAll { $0 == module } }
         }
-        if !state.functions.isEmpty {
-            attempt("return the GPU") {
-                let outcomes = try host.unbind(state.functions.compactMap(PCIAddress.init), io: io)
+        try? save()
+        // The functions the hook recorded, and any the journal names as this guest's (a prepare killed mid-bind).
+        var functions = state.functions.compactMap(PCIAddress.init)
+        for record in (try? Journal.load(files))?.records ?? [] where record.owner == .guest(guest) {
+            if !functions.contains(record.address) { functions.append(record.address) }
+        }
+        if !functions.isEmpty {
+            _ = attempt("return the GPU") {
+                let outcomes = try host.unbind(functions, io: io)
+                var left: [String] = []
                 for outcome in outcomes where outcome.result != "unbound" {
                     problems.append("\(outcome.address): \(outcome.detail ?? outcome.result)")
+                    left.append(outcome.address.description)
                 }
+                state.functions = left
             }
         }
+        try? save()
         for framebuffer in state.framebuffers.reversed() {
             let parts = framebuffer.split(separator: "/").map(String.init)
             guard parts.count == 2 else { continue }
-            attempt("bind \(framebuffer)") {
+            let bound = attempt("bind \(framebuffer)") {
                 try io.write(parts[1], to: files.path(HostPaths.platformDrivers.appending(parts[0]).appending("bind")))
             }
+            if bound { state.framebuffers.removeAll { $0 == framebuffer } }
         }
         for bind in state.vtconsoles.reversed() {
-            attempt("bind \(bind)") { try io.write("1", to: files.path(FilePath(bind))) }
+            if attempt("bind \(bind)", { try io.write("1", to: files.path(FilePath(bind))) }) {
+                state.vtconsoles.removeAll { $0 == bind }
+            }
         }
         if state.displayManagerStopped {
-            attempt("start the display manager") { try systemctl(["start", "display-manager.service"]) }
+            if attempt("start the display manager", { try systemctl(["start", "display-manager.service"]) }) {
+                state.displayManagerStopped = false
+            }
         }
         if let file = state.hugepagesFile, let before = state.hugepagesBefore {
-            attempt("return the hugepages") { try io.write(String(before), to: files.path(FilePath(file))) }
+            if attempt("return the hugepages", { try io.write(String(before), to: files.path(FilePath(file))) }) {
+                state.hugepagesFile = nil
+                state.hugepagesBefore = nil
+            }
         }
         if let all = state.allCPUs {
             for slice in state.slices.reversed() {
-                attempt("give \(slice) every CPU") {
+                let given = attempt("give \(slice) every CPU") {
                     try systemctl(["set-property", "--runtime", "--", slice, "AllowedCPUs=\(all)"])
                 }
+                if given { state.slices.removeAll { $0 == slice } }
             }
+            if state.slices.isEmpty { state.allCPUs = nil }
+        }
+        guard problems.isEmpty else {
+            try save()
+            throw DevicesError(
+                code: .io,
+                message: "\(guest): released with problems (kept in \(files.hostPath(statePath))): "
+                    + problems.joined(separator: "; "))
         }
         _ = statePath.withPlatformString { unlink($0) }
         state = HookState()
-        guard problems.isEmpty else {
-            throw DevicesError(
-                code: .io, message: "\(guest): released with problems: " + problems.joined(separator: "; "))
-        }
         log("\(guest): host restored")
     }
 

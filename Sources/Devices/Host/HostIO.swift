@@ -24,6 +24,11 @@ public protocol HostIO: Sendable {
     /// Loads a kernel module (`modprobe NAME`).
     /// - Throws: `DevicesError` when it cannot be loaded.
     func loadModule(_ name: String) throws
+
+    /// Whether the kernel has claimed a block device for something (a mount, swap, RAID, LVM, LUKS, a ZFS or
+    /// btrfs member): opening its node with `O_EXCL` fails with EBUSY exactly then. Nil when it cannot be told
+    /// (no such node, not a block device).
+    func isClaimed(blockDevice node: FilePath) -> Bool?
 }
 
 extension HostIO {
@@ -81,6 +86,18 @@ public struct LiveHostIO: HostIO {
                 message: "writing \(text) to \(path) did not return within \(timeout) (the driver hangs; process "
                     + "\(pid) is still stuck in the kernel); stopped here, a reboot may be needed")
         }
+    }
+
+    /// Opens the node with `O_EXCL`: EBUSY means the kernel has it claimed.
+    public func isClaimed(blockDevice node: FilePath) -> Bool? {
+        var info = stat()
+        guard node.withPlatformString({ stat($0, &info) }) == 0, (info.st_mode & S_IFMT) == S_IFBLK else { return nil }
+        let fd = node.withPlatformString { open($0, O_RDONLY | O_EXCL | O_NONBLOCK | O_CLOEXEC) }
+        if fd >= 0 {
+            close(fd)
+            return false
+        }
+        return Glibc.errno == EBUSY ? true : nil
     }
 
     /// Runs `modprobe NAME`.

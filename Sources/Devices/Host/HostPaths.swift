@@ -56,6 +56,23 @@ public enum HostPaths {
     public static let swaps = FilePath("/proc/swaps")
     /// `/proc/net/route`: the IPv4 routing table (the default route's interface).
     public static let routes = FilePath("/proc/net/route")
+    /// `/proc/self/mountinfo`: mounted filesystems with the device number each one lives on.
+    public static let mountinfo = FilePath("/proc/self/mountinfo")
+    /// `/proc/net/ipv6_route`: the IPv6 routing table (the default route's interface).
+    public static let ipv6Routes = FilePath("/proc/net/ipv6_route")
+    /// `/sys/class/net`: network interfaces, with `master` and `upper_*` links to bridges, bonds and VLANs.
+    public static let netClass = FilePath("/sys/class/net")
+    /// `/sys/class/graphics`: framebuffers (`fb0` is the console's), linked to their PCI device.
+    public static let graphicsClass = FilePath("/sys/class/graphics")
+    /// `/run/udev/data`: udev's database, one `b<major>:<minor>` file per block device (`ID_FS_TYPE`).
+    public static let udevData = FilePath("/run/udev/data")
+    /// `/dev`: device nodes.
+    public static let deviceNodes = FilePath("/dev")
+    /// `/run/vfioctl/journal.json`: every device vfioctl moved and every step it is taking, written before the
+    /// step.
+    public static let journal = FilePath("/run/vfioctl/journal.json")
+    /// `/run/libvirt/qemu`: libvirt's `<guest>.pid` for every running QEMU guest.
+    public static let libvirtQEMURun = FilePath("/run/libvirt/qemu")
     /// `/sys/class/block`: block devices, linked into the device tree.
     public static let blockClass = FilePath("/sys/class/block")
     /// `/dev/dri`: DRM device nodes.

@@ -31,11 +31,14 @@ extension VFIOCtl {
             discussion: """
                 TARGET is an address (0000:01:00.0, 01:00.0), vendor:device, or gpu:N (the Nth GPU of \
                 `vfioctl list --gpus`). A GPU brings its companion functions (audio, USB, UCSI) unless --only. \
-                Everything is checked before anything is touched: the group must be viable afterwards, and the \
-                boot GPU, a GPU in use, a disk controller with mounted filesystems or the NIC carrying the default \
-                route are refused unless --force. Per function vfioctl writes driver_override, unbinds the old \
-                driver (with a time limit), reprobes and verifies; on any failure every function is returned to \
-                its driver. It never uses new_id.
+                Everything is checked before anything is touched, by the same guards as persist, attach and the \
+                hooks: the IOMMU must be on and the group viable afterwards; the boot GPU, the GPU the console or a \
+                compositor is on, a controller whose disks are in use (mounted, swap, LVM, RAID, LUKS, ZFS, btrfs) \
+                and a NIC carrying a default route (also through a bridge, bond or VLAN) are refused unless --force. \
+                Under one lock (/run/vfioctl) and with every write recorded first in /run/vfioctl/journal.json, per \
+                function vfioctl writes driver_override, unbinds the old driver (with a time limit), reprobes and \
+                verifies; on any failure, or SIGINT/SIGTERM/SIGHUP, every function is returned to its driver before \
+                it exits. `vfioctl recover` undoes what a killed run left. It never uses new_id.
                 """)
 
         @OptionGroup var global: GlobalOptions
@@ -69,7 +72,9 @@ extension VFIOCtl {
             try reportingFailures {
                 let options = BindOptions(group: group, only: only, force: force, unbindTimeout: .seconds(timeout))
                 let host = global.host
+                Interruption.install()
                 let plan = try host.planBind(try targets(target), options: options)
+                GuardWords.print(plan.forced, forced: true)
                 for note in plan.notes { printError("note: \(note)") }
                 if dryRun {
                     if output.json { return try printJSON(plan) }
@@ -109,6 +114,7 @@ extension VFIOCtl {
         func run() throws {
             try reportingFailures {
                 let host = global.host
+                Interruption.install()
                 let plan = try host.planUnbind(try targets(target))
                 if dryRun {
                     for step in plan.steps { print(step.description) }

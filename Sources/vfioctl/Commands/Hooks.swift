@@ -106,6 +106,7 @@ extension VFIOCtl.Hooks {
                 let relevant =
                     (operation == "prepare" && phase == "begin") || (operation == "release" && phase == "end")
                 let xml = relevant ? readStandardInput() : []
+                Interruption.install()
                 openlog("vfioctl-hook", LOG_PID, LOG_DAEMON)
                 defer { closelog() }
                 try host.runHook(

@@ -14,7 +14,9 @@ extension VFIOCtl {
                 rewriting the user's own settings, then prints the commands that regenerate the initramfs and the \
                 bootloader configuration. When another device shares a vendor:device ID, the devices are bound by \
                 address instead (a udev rule setting driver_override, as driverctl does). Every file is written \
-                atomically with a backup; --remove restores what was there.
+                atomically with a backup; --remove restores what was there. The devices go through the same guards \
+                as bind (the boot GPU, a disk or NIC the host uses, a group left not viable, the IOMMU off are \
+                refused unless --force), since what would hurt the host now hurts it at every boot.
                 """)
 
         @OptionGroup var global: GlobalOptions
@@ -33,6 +35,9 @@ extension VFIOCtl {
 
         @Flag(name: .long, help: "Only the named functions, not a GPU's companions.")
         var only = false
+
+        @Flag(name: .long, help: "Persist even what the guards refuse (the boot GPU, a disk in use, the route's NIC).")
+        var force = false
 
         @Flag(name: .long, help: "Take vfioctl's persistence out again.")
         var remove = false
@@ -54,8 +59,9 @@ extension VFIOCtl {
             try reportingFailures {
                 let host = global.host
                 let plan = try host.planPersist(
-                    target.compactMap(BindTarget.init), options: BindOptions(group: group, only: only),
+                    target.compactMap(BindTarget.init), options: BindOptions(group: group, only: only, force: force),
                     method: method, remove: remove)
+                GuardWords.print(plan.forced, forced: true)
                 for note in plan.notes { printError("note: \(note)") }
                 if dryRun {
                     if output.json { return try printJSON(plan) }

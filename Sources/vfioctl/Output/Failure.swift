@@ -12,6 +12,9 @@ func reportingFailures(_ body: () throws -> Void) throws {
     } catch let failure as BindFailure {
         printError("vfioctl: \(failure)")
         throw ExitCode(exitStatus(for: failure.error.code))
+    } catch let failure as GuardFailure {
+        GuardWords.print(failure.refusals, forced: false)
+        throw ExitCode(75)
     }
 }
 
@@ -27,6 +30,7 @@ func exitStatus(for code: DevicesError.Code) -> Int32 {
     case .timeout: 75
     case .conflict: 75
     case .permissionDenied: 77
+    case .interrupted: 128 + (Interruption.signal ?? 2)
     default: 70
     }
 }
