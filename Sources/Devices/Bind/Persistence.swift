@@ -77,6 +77,7 @@ extension Host {
     ///   - options: `--group` and `--only`, as for `bind`.
     ///   - method: nil picks `ids`, or `override` when another device shares an ID.
     ///   - remove: take everything out again instead.
+    ///   - io: the kernel (asked whether block devices are claimed).
     /// - Returns: every file with its new content, the removals, and the commands to run afterwards.
     /// - Throws: `DevicesError` for unknown targets or unreadable files.
     public func planPersist(

@@ -133,11 +133,6 @@ public struct PassthroughGuards: Sendable {
     let files: HostFiles
     let io: any HostIO
 
-    init(files: HostFiles, io: any HostIO) {
-        self.files = files
-        self.io = io
-    }
-
     /// Every refusal for taking `functions` (the whole set that moves) from the host.
     /// - Parameters:
     ///   - functions: the functions that would be on vfio-pci afterwards.

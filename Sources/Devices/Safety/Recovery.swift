@@ -63,8 +63,10 @@ public struct RecoveryOutcome: Sendable, Hashable, Codable {
 }
 
 extension Host {
-    /// Everything vfioctl left changed: devices in its journal, `driver_override`s that disagree with the bound
-    /// driver, and guests whose hook prepared the host but which are not running. Changes nothing.
+    /// Everything vfioctl left changed, without changing anything.
+    ///
+    /// Devices in its journal, every `driver_override` that disagrees with the bound driver, and guests whose hook
+    /// prepared the host but which are not running.
     /// - Throws: `DevicesError` when the journal or a hook state is corrupt (naming it) or sysfs cannot be read.
     public func planRecovery() throws -> [RecoveryItem] {
         let files = self.files
@@ -115,6 +117,7 @@ extension Host {
     /// - Parameters:
     ///   - io: the kernel-attribute access.
     ///   - commands: `systemctl` and `modprobe`, for a guest's release.
+    ///   - lockTimeout: how long to wait for another vfioctl.
     ///   - log: one line per step of a guest's release.
     /// - Returns: what happened to each item.
     /// - Throws: `DevicesError` when the journal is corrupt or the lock is not free in time.
