@@ -66,6 +66,22 @@ extension Host {
         }
     }
 
+    /// The guard refusals for a single-GPU hook of a guest with this definition: its PCI hostdevs, checked as
+    /// bind checks them, less the display (the hook frees the console and its GPU on purpose).
+    /// - Throws: `DevicesError` for a definition that cannot be parsed or passes no PCI device.
+    public func singleGPURefusals(domainXML: [UInt8], guest: String, io: any HostIO = LiveHostIO()) throws
+        -> [GuardRefusal]
+    {
+        let domain = try XMLDocument(bytes: domainXML, source: "the definition of \(guest)").root
+        let addresses = HookSteps.hostdevAddresses(domain)
+        guard !addresses.isEmpty else {
+            throw DevicesError(code: .invalidData, message: "\(guest) passes no PCI device through")
+        }
+        let options = BindOptions(only: true, force: true, waive: HookSteps.waived)
+        let plan = try planBind(addresses.map { BindTarget.device(.address($0)) }, options: options, io: io)
+        return plan.forced
+    }
+
     /// Whether a guest's hook has prepared the host and not yet released it.
     public func isHookPrepared(guest: String) -> Bool {
         files.exists(files.path(HostPaths.hookState.appending(guest + ".json")))
@@ -194,13 +210,21 @@ struct HookSteps {
         log("\(guest): reserved \(needed - free) hugepages of \(pageKiB) KiB (\(current) → \(now))")
     }
 
-    mutating func freeGPU(_ domain: XMLElement) throws {
-        let addresses = (domain.child("devices")?.children("hostdev") ?? []).filter { $0.attribute("type") == "pci" }
+    /// The guards a single-GPU hook does not apply: it lets go of the console and its GPU itself.
+    static let waived: Set<GuardRefusal.Kind> = [.bootGPU, .consoleGPU, .gpuInUse]
+
+    /// The host addresses of a definition's PCI hostdevs.
+    static func hostdevAddresses(_ domain: XMLElement) -> [PCIAddress] {
+        (domain.child("devices")?.children("hostdev") ?? []).filter { $0.attribute("type") == "pci" }
             .compactMap { $0.child("source")?.child("address").flatMap(GuestPCIAddress.init) }
             .compactMap {
                 PCIAddress(
                     domain: UInt32($0.domain), bus: UInt8($0.bus), device: UInt8($0.slot), function: UInt8($0.function))
             }
+    }
+
+    mutating func freeGPU(_ domain: XMLElement) throws {
+        let addresses = Self.hostdevAddresses(domain)
         guard !addresses.isEmpty else {
             throw DevicesError(
                 code: .invalidData, message: "\(guest) passes no PCI device through: `vfioctl attach --gpu` first")
@@ -260,7 +284,7 @@ struct HookSteps {
         // 5. vfio-pci takes every function.
         // The same guards as bind, less the display: the console and its GPU were let go of above, on purpose.
         let targets = addresses.map { BindTarget.device(.address($0)) }
-        let options = BindOptions(only: true, waive: [.bootGPU, .consoleGPU, .gpuInUse], owner: .guest(guest))
+        let options = BindOptions(only: true, waive: Self.waived, owner: .guest(guest))
         let plan = try host.planBind(targets, options: options, io: io)
         state.functions = plan.functions.map(\.description)
         try save()

@@ -119,6 +119,11 @@ public struct GuardFailure: Error, Sendable, CustomStringConvertible {
     /// Every refusal, in device order.
     public var refusals: [GuardRefusal]
 
+    /// A failure carrying these refusals.
+    public init(refusals: [GuardRefusal]) {
+        self.refusals = refusals
+    }
+
     /// The kinds refused, for a log line; the CLI words each refusal.
     public var description: String {
         "refused: "
@@ -422,5 +427,31 @@ struct NetworkRoutes {
             names.append(String(name.dropFirst("upper_".count)))
         }
         return Array(Set(names)).sorted()
+    }
+}
+
+extension Host {
+    /// The guard refusals for a guest that takes these GPUs (with their companion functions) and these single
+    /// functions as `managed='yes'` hostdevs: libvirt detaches them from the host at every start.
+    /// - Parameters:
+    ///   - gpus: GPU targets; each brings the other functions of its card.
+    ///   - hostdevs: single functions.
+    ///   - io: the kernel (asked whether block devices are claimed).
+    /// - Returns: every refusal; empty when the guest may take them.
+    /// - Throws: `DevicesError` for a target that names nothing, `GuardFailure` for a group shared with the chipset.
+    public func passthroughRefusals(gpus: [BindTarget], hostdevs: [BindTarget], io: any HostIO = LiveHostIO())
+        throws -> [GuardRefusal]
+    {
+        guard !gpus.isEmpty || !hostdevs.isEmpty else { return [] }
+        var functions: Set<PCIAddress> = []
+        if !gpus.isEmpty {
+            let plan = try planBind(gpus, options: BindOptions(force: true), io: io)
+            functions.formUnion(plan.functions + plan.alreadyBound)
+        }
+        if !hostdevs.isEmpty {
+            let plan = try planBind(hostdevs, options: BindOptions(only: true, force: true), io: io)
+            functions.formUnion(plan.functions + plan.alreadyBound)
+        }
+        return try PassthroughGuards(files: files, io: io).refusals(for: functions.sorted(), report: report())
     }
 }

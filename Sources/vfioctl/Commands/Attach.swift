@@ -123,6 +123,15 @@ struct GuestOptions: ParsableArguments {
     }
 }
 
+/// Refuses managed hostdevs the guards refuse (libvirt takes them from the host at every start), or warns when
+/// forced.
+func checkGuards(_ request: GuestRequest, host: Host, force: Bool) throws {
+    let refusals = try host.passthroughRefusals(gpus: request.gpus, hostdevs: request.hostdevs)
+    guard !refusals.isEmpty else { return }
+    guard force else { throw GuardFailure(refusals: refusals) }
+    GuardWords.print(refusals, forced: true)
+}
+
 /// Where a merged domain goes.
 struct DestinationOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: ArgumentHelp("Write the result to this file.", valueName: "file"))
@@ -323,12 +332,16 @@ extension VFIOCtl {
         @Flag(name: .long, help: "Also suggest a descriptive guest name.")
         var name = false
 
+        @Flag(name: .long, help: "Pass devices even when the guards refuse them (the warnings are still printed).")
+        var force = false
+
         func validate() throws { try source.check(destination) }
 
         func run() throws {
             try reportingFailures {
                 let request = try what.request()
                 let host = global.host
+                try checkGuards(request, host: host, force: force)
                 try source.run(destination) { document, label in
                     if name {
                         printError("suggested name: " + (try host.suggestedName(for: document, request: request)))
@@ -381,6 +394,9 @@ extension VFIOCtl {
         @Option(name: .long, help: ArgumentHelp("The guest's chipset.", valueName: "q35|i440fx"))
         var machine: String = "q35"
 
+        @Flag(name: .long, help: "Pass devices even when the guards refuse them (the warnings are still printed).")
+        var force = false
+
         func run() throws {
             try reportingFailures {
                 guard machine == "q35" || machine == "i440fx" else {
@@ -399,7 +415,9 @@ extension VFIOCtl {
 
                     """
                 let document = try XMLDocument(bytes: Array(template.utf8), source: "template")
-                let change = try global.host.attach(try what.request(), to: document, source: "template")
+                let request = try what.request()
+                try checkGuards(request, host: global.host, force: force)
+                let change = try global.host.attach(request, to: document, source: "template")
                 for note in change.notes { printError("note: \(note)") }
                 print(Sections.added(old: document.bytes, new: change.bytes), terminator: "")
                 if let block = change.qemuConf {

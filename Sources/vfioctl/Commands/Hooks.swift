@@ -41,6 +41,11 @@ extension VFIOCtl.Hooks {
         @Flag(name: .long, help: "Take the guest's hook out again.")
         var remove = false
 
+        @Flag(name: .long, help: "Install even when the guards refuse the guest's devices (warnings still printed).")
+        var force = false
+
+        @OptionGroup var libvirt: LibvirtOptions
+
         @Flag(name: .customLong("dry-run"), help: "Print the files; write nothing.")
         var dryRun = false
 
@@ -48,6 +53,15 @@ extension VFIOCtl.Hooks {
             try reportingFailures {
                 let host = global.host
                 let config = HookConfig(singleGPU: singleGPU, hugepages: hugepages, isolateCPUs: isolateCPUs)
+                if singleGPU && !remove { try checkDevices(host) }
+                if remove && host.isHookPrepared(guest: guest) && !force {
+                    // Its release must still find the configuration's state: refusing keeps a running guest's host
+                    // changes undoable.
+                    printError(
+                        "vfioctl: \(guest)'s hook has prepared the host and not released it: stop the guest first "
+                            + "(or run `vfioctl recover` when it is not running), or --force")
+                    throw ExitCode(75)
+                }
                 let plan = try host.planHookInstall(
                     guest: guest, config: config, binary: executablePath(), remove: remove)
                 if dryRun {
@@ -64,6 +78,22 @@ extension VFIOCtl.Hooks {
                 }
                 for note in plan.notes { printError("note: \(note)") }
             }
+        }
+
+        /// Checks the guest's PCI hostdevs with the guards a single-GPU hook applies at every start; when libvirt
+        /// cannot be asked, says they are checked at the start instead.
+        private func checkDevices(_ host: Host) throws {
+            let xml: [UInt8]
+            do {
+                xml = try LibvirtConnection(uri: libvirt.uri).inactiveXML(of: guest)
+            } catch let error as DevicesError {
+                printError("note: \(guest)'s devices are checked at every start (\(error.message))")
+                return
+            }
+            let refusals = try host.singleGPURefusals(domainXML: xml, guest: guest)
+            guard !refusals.isEmpty else { return }
+            guard force else { throw GuardFailure(refusals: refusals) }
+            GuardWords.print(refusals, forced: true)
         }
 
         /// The running binary's absolute path.
