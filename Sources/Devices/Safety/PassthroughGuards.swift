@@ -332,12 +332,30 @@ struct BlockDevices {
                 result += above
             }
         }
-        if result.isEmpty, chain.count == 1,
-            io.isClaimed(blockDevice: files.path(HostPaths.deviceNodes.appending(last.name))) == true
-        {
-            result.append(.init(chain: chain, use: .claimed(try filesystemType(number: number))))
+        if result.isEmpty, chain.count == 1 {
+            let udev = try udevProperties(number: number)
+            if io.isClaimed(blockDevice: files.path(HostPaths.deviceNodes.appending(last.name))) == true
+                || isActiveMember(udev)
+            {
+                result.append(.init(chain: chain, use: .claimed(udev["ID_FS_TYPE"])))
+            }
         }
         return result
+    }
+
+    /// A ZFS member of an imported pool (`/proc/spl/kstat/zfs/<pool>`, the pool being the label udev recorded) or a
+    /// btrfs member of a mounted filesystem (`/sys/fs/btrfs/<uuid>`): in use although nothing is stacked on it.
+    private func isActiveMember(_ udev: [String: String]) -> Bool {
+        switch udev["ID_FS_TYPE"] {
+        case "zfs_member":
+            guard let pool = udev["ID_FS_LABEL"], !pool.isEmpty, !pool.contains("/") else { return false }
+            return files.exists(files.path(FilePath("/proc/spl/kstat/zfs").appending(pool)))
+        case "btrfs":
+            guard let uuid = udev["ID_FS_UUID"], !uuid.isEmpty, !uuid.contains("/") else { return false }
+            return files.exists(files.path(FilePath("/sys/fs/btrfs").appending(uuid)))
+        default:
+            return false
+        }
     }
 
     /// A block device with its stacking kind and device-mapper or md name.
@@ -357,15 +375,17 @@ struct BlockDevices {
         return .init(name: name, stack: nil, label: nil)
     }
 
-    /// udev's `ID_FS_TYPE` for a block device (`zfs_member`, `btrfs`, `linux_raid_member`), or nil.
-    private func filesystemType(number: String?) throws -> String? {
-        guard let number else { return nil }
+    /// udev's properties of a block device (`E:KEY=VALUE` lines of `/run/udev/data/b<major>:<minor>`).
+    private func udevProperties(number: String?) throws -> [String: String] {
+        guard let number else { return [:] }
+        var result: [String: String] = [:]
         let data = try files.readText(files.path(HostPaths.udevData.appending("b" + number))) ?? ""
-        for line in data.split(separator: "\n") where line.hasPrefix("E:ID_FS_TYPE=") {
-            let value = line.dropFirst("E:ID_FS_TYPE=".count)
-            return value.isEmpty ? nil : String(value)
+        for line in data.split(separator: "\n") where line.hasPrefix("E:") {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            result[String(line[line.index(line.startIndex, offsetBy: 2)..<equals])] = String(
+                line[line.index(after: equals)...])
         }
-        return nil
+        return result
     }
 }
 
