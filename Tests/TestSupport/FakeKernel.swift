@@ -2,6 +2,9 @@ import Devices
 import Foundation
 import SystemPackage
 
+/// What `FakeKernel` throws to stand for a SIGKILL: nothing in vfioctl catches it, so nothing is rolled back.
+public struct Killed: Error {}
+
 /// Plays the kernel's part for `HostIO` on a fake host tree.
 ///
 /// A `rom` attribute serves the ROM bytes only while enabled. Driver attributes behave as the PCI core's do:
@@ -24,6 +27,11 @@ public final class FakeKernel: HostIO, @unchecked Sendable {
     public var hangUnbind: Set<String> = []
     /// Devices vfio-pci refuses to probe.
     public var refuseVFIO: Set<String> = []
+    /// After this many more writes the next write "kills" vfioctl: it throws `Killed`, which no rollback catches,
+    /// leaving the host and the journal exactly as a SIGKILL at that moment would.
+    public var killAfterWrites: Int?
+    /// Called before every write (tests use it to start a concurrent run while this one holds the lock).
+    public var beforeWrite: (@Sendable (FilePath) -> Void)?
     /// Block devices (`sda1`) the kernel has claimed: an `O_EXCL` open fails with EBUSY.
     public var claimedBlockDevices: Set<String> = []
 
@@ -89,6 +97,15 @@ public final class FakeKernel: HostIO, @unchecked Sendable {
 
     /// Records the write and applies what the kernel would do.
     public func write(_ bytes: [UInt8], to path: FilePath) throws {
+        let hook = lock.withLock { beforeWrite }
+        hook?(path)
+        let killed = lock.withLock { () -> Bool in
+            guard let left = killAfterWrites else { return false }
+            if left == 0 { return true }
+            killAfterWrites = left - 1
+            return false
+        }
+        if killed { throw Killed() }
         let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         let name = path.lastComponent?.string ?? ""
         let owner = path.removingLastComponent().lastComponent?.string ?? ""

@@ -18,7 +18,54 @@ extension Host {
             warnings.append("input devices: \(error.message)")
             input = nil
         }
-        return try Doctor(files: files, report: report, input: input).diagnose(warnings: warnings)
+        var diagnosis = try Doctor(files: files, report: report, input: input).diagnose(warnings: warnings)
+        diagnosis.checks.append(leftovers())
+        return diagnosis
+    }
+
+    /// What vfioctl (or a killed vfioctl) left changed, as `recover` would find it.
+    func leftovers() -> Diagnosis.Check {
+        let title = "vfioctl's own changes"
+        let items: [RecoveryItem]
+        do {
+            items = try planRecovery()
+        } catch let error as DevicesError {
+            return Diagnosis.Check(
+                id: "recover", title: title, status: .fail, summary: error.message,
+                fix: "move the file away once the devices it names are where they belong")
+        } catch {
+            return Diagnosis.Check(id: "recover", title: title, status: .fail, summary: "\(error)")
+        }
+        let open = items.filter { $0.hold == nil }
+        let details = items.map { item -> String in
+            var line: String
+            switch item.subject {
+            case .guest(let guest): line = "guest \(guest): hook prepared the host"
+            case .device(let address):
+                switch item.cause {
+                case .journal(let phase, let owner):
+                    line =
+                        "\(address): \(phase.rawValue) by \(owner), on \(item.driver ?? "no driver"), from "
+                        + (item.originalDriver ?? "no driver")
+                case .staleOverride(let override):
+                    line = "\(address): driver_override \(override) but on \(item.driver ?? "no driver")"
+                case .preparedGuest: line = "\(address)"
+                }
+            }
+            if case .guestRunning(let guest, _)? = item.hold { line += " (guest \(guest) is running)" }
+            if case .inUse? = item.hold { line += " (in use)" }
+            return line
+        }
+        guard !open.isEmpty else {
+            return Diagnosis.Check(
+                id: "recover", title: title, status: .ok,
+                summary: items.isEmpty ? "nothing left changed" : "\(items.count) change(s) of running guests",
+                details: details)
+        }
+        return Diagnosis.Check(
+            id: "recover", title: title, status: .warn,
+            summary: "\(open.count) change(s) left behind (a killed or failed run, or a stale driver_override)",
+            details: details, fix: "vfioctl recover")
     }
 }
 

@@ -81,6 +81,7 @@ public struct LiveHostIO: HostIO {
                 code: .io,
                 message: "cannot write \(path): \((reason ?? "write failed").trimmingWhitespace().lowercased())")
         case .timedOut(let pid):
+            try Interruption.check()
             throw DevicesError(
                 code: .timeout,
                 message: "writing \(text) to \(path) did not return within \(timeout) (the driver hangs; process "

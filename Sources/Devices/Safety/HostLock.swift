@@ -2,9 +2,12 @@ import Glibc
 import Synchronization
 import SystemPackage
 
-/// How many times this process holds each host lock (by rooted path): the lock is re-entrant within one process,
-/// so a hook that binds takes it once.
+/// How many times each thread of this process holds each host lock (by rooted path and thread): the lock is
+/// re-entrant within one thread, so a hook that binds takes it once; other threads wait as other processes do.
 private let heldLocks = Mutex<[String: (fd: Int32, count: Int)]>([:])
+
+/// How many acquisitions found the lock taken and had to wait.
+private let contendedCount = Atomic<Int>(0)
 
 /// The one lock around every change to devices and vfioctl's state: `flock` on the `/run/vfioctl` directory
 /// (root's, mode 0700, so no other user can hold it).
@@ -13,7 +16,7 @@ enum HostLock {
     /// - Throws: `DevicesError` with code `.timeout` naming the process that holds it, or the error of `body`.
     static func withLock<T>(_ files: HostFiles, timeout: Duration, _ body: () throws -> T) throws -> T {
         let directory = files.path(HostPaths.runState)
-        let key = directory.string
+        let key = directory.string + "#" + String(UInt(pthread_self()))
         let reentered = heldLocks.withLock { locks -> Bool in
             guard var held = locks[key] else { return false }
             held.count += 1
@@ -45,7 +48,12 @@ enum HostLock {
         let fd = directory.withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         guard fd >= 0 else { throw DevicesError.read(directory, Errno(rawValue: Glibc.errno)) }
         let deadline = ContinuousClock.now + timeout
+        var counted = false
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            if !counted {
+                contendedCount.add(1, ordering: .relaxed)
+                counted = true
+            }
             let errno = Errno(rawValue: Glibc.errno)
             guard errno == .wouldBlock || errno == .interrupted else {
                 close(fd)
@@ -66,6 +74,9 @@ enum HostLock {
         _ = try? AtomicFile.write(pid, to: directory.appending("lock.pid"), mode: 0o600, backup: false)
         return fd
     }
+
+    /// How many acquisitions in this process found the lock taken and waited.
+    static var contended: Int { contendedCount.load(ordering: .relaxed) }
 
     /// The process holding the lock: from `/proc/locks` (device and inode of the directory), else the pid file the
     /// holder wrote.
