@@ -126,8 +126,13 @@ public struct Journal: Sendable, Hashable, Codable {
 
 /// Signals that ask vfioctl to stop: a bind or a hook finishes its rollback first.
 public enum Interruption {
-    /// Catches SIGINT, SIGTERM and SIGHUP from now on; the work in progress notices between two writes.
+    /// Catches SIGINT, SIGTERM and SIGHUP from now on (unblocking them: a parent may have started vfioctl with
+    /// them blocked); the work in progress notices between two writes.
     public static func install() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&set, signal) }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
         for signal in [SIGINT, SIGTERM, SIGHUP] {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { received in

@@ -62,6 +62,9 @@ extension VFIOCtl {
         @Option(name: .long, help: ArgumentHelp("Seconds one driver unbind may take.", valueName: "seconds"))
         var timeout: Int = 10
 
+        @Option(name: .long, help: ArgumentHelp("Seconds to wait for another vfioctl's lock.", valueName: "seconds"))
+        var wait: Int = 30
+
         func validate() throws {
             guard !target.isEmpty else { throw ValidationError("name at least one device to bind") }
             _ = try targets(target)
@@ -70,7 +73,9 @@ extension VFIOCtl {
 
         func run() throws {
             try reportingFailures {
-                let options = BindOptions(group: group, only: only, force: force, unbindTimeout: .seconds(timeout))
+                let options = BindOptions(
+                    group: group, only: only, force: force, unbindTimeout: .seconds(timeout),
+                    lockTimeout: .seconds(wait))
                 let host = global.host
                 Interruption.install()
                 let plan = try host.planBind(try targets(target), options: options)
@@ -106,6 +111,9 @@ extension VFIOCtl {
         @Flag(name: .customLong("dry-run"), help: "Print the exact sysfs writes, in order, and change nothing.")
         var dryRun = false
 
+        @Option(name: .long, help: ArgumentHelp("Seconds to wait for another vfioctl's lock.", valueName: "seconds"))
+        var wait: Int = 30
+
         func validate() throws {
             guard !target.isEmpty else { throw ValidationError("name at least one device to unbind") }
             _ = try targets(target)
@@ -120,7 +128,7 @@ extension VFIOCtl {
                     for step in plan.steps { print(step.description) }
                     return
                 }
-                let outcomes = try host.unbind(plan.functions)
+                let outcomes = try host.unbind(plan.functions, lockTimeout: .seconds(max(wait, 0)))
                 if output.json {
                     try printJSON(outcomes)
                 } else {
