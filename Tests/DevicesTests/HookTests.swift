@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 import TestSupport
 import Testing
 
@@ -208,89 +209,415 @@ import Testing
         }
     }
 
+    // MARK: Installing
+
+    /// The test's user: the owner of every file the test makes, standing in for root.
+    private let me = TrustedOwner(user: getuid(), group: getgid())
+
+    /// A fake host with a vfioctl at `/usr/local/bin/vfioctl` that only the test's user can change.
+    private func hostWithBinary() throws -> FakeHost {
+        let fake = try FakeHost.guestHost()
+        try fake.write("/usr/local/bin/vfioctl", "#!/bin/sh\n")
+        for folder in ["", "/usr", "/usr/local", "/usr/local/bin", "/etc"] {
+            try setMode(0o755, fake.path(folder))
+        }
+        try setMode(0o755, fake.path("/usr/local/bin/vfioctl"))
+        return fake
+    }
+
+    private func setMode(_ mode: Int, _ path: String) throws {
+        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
+    }
+
+    private func mode(_ path: String) throws -> Int? {
+        try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+    }
+
+    private func plan(
+        _ fake: FakeHost, _ binary: HookBinary = .installed("/usr/local/bin/vfioctl"), owner: TrustedOwner? = nil,
+        config: HookConfig = HookConfig(hugepages: true), remove: Bool = false
+    ) throws -> HookInstallPlan {
+        try fake.host.planHookInstall(
+            guest: "gaming", config: config, binary: binary, remove: remove, trustedOwner: owner ?? me)
+    }
+
+    /// What `body` throws: the code, the message and the refusal it carries.
+    private func refusal(_ body: () throws -> Void) -> Refusal? {
+        do { try body() } catch let error as DevicesError {
+            return Refusal(code: error.code, message: error.message, cause: error.cause as? HookRefusal)
+        } catch { return nil }
+        return nil
+    }
+
+    private struct Refusal {
+        var code: DevicesError.Code
+        var message: String
+        var cause: HookRefusal?
+    }
+
     @Test(
         "install writes the configuration and the dispatcher block; remove gives the user's script back byte for byte")
     func install() throws {
-        let fake = try FakeHost.guestHost()
+        let fake = try hostWithBinary()
         let host = fake.host
-        let plan = try host.planHookInstall(
-            guest: "gaming", config: HookConfig(singleGPU: true), binary: "/usr/local/bin/vfioctl", remove: false)
+        let plan = try plan(fake, config: HookConfig(singleGPU: true))
+        #expect(plan.binary == "/usr/local/bin/vfioctl")
+        #expect(plan.programCopy == nil)
         _ = try host.applyHookInstall(plan)
         let script = try String(contentsOfFile: fake.path("/etc/libvirt/hooks/qemu"), encoding: .utf8)
         #expect(script.hasPrefix("#!/bin/sh\n# >>> vfioctl"))
-        #expect(script.contains("/usr/local/bin/vfioctl hooks run \"$1\" \"$2\" \"$3\" \"$4\" || exit $?"))
-        let mode =
-            try FileManager.default.attributesOfItem(atPath: fake.path("/etc/libvirt/hooks/qemu"))[.posixPermissions]
-            as? Int
-        #expect(mode == 0o755)
+        #expect(
+            script.contains(
+                "'/usr/local/bin/vfioctl' hooks run -- \"$1\" \"$2\" \"$3\" \"$4\" || vfioctl_status=$?"))
+        #expect(try mode(fake.path("/etc/libvirt/hooks/qemu")) == 0o755)
         #expect(
             try String(contentsOfFile: fake.path("/etc/vfioctl/hooks/gaming.conf"), encoding: .utf8).contains(
                 "single-gpu=yes"))
         #expect(plan.notes.contains { $0.contains("restart it once") })
         // Removing the only hook removes the script vfioctl created.
-        _ = try host.applyHookInstall(
-            try host.planHookInstall(guest: "gaming", config: HookConfig(), binary: "/x", remove: true))
+        _ = try host.applyHookInstall(try self.plan(fake, .installed("/x"), config: HookConfig(), remove: true))
         #expect(!FileManager.default.fileExists(atPath: fake.path("/etc/libvirt/hooks/qemu")))
         #expect(!FileManager.default.fileExists(atPath: fake.path("/etc/vfioctl/hooks/gaming.conf")))
 
         // A user's own script keeps every line; the block goes right after the shebang, before its exit.
         let own = "#!/bin/bash\n# my hook\nlogger \"guest $1 $2\"\nexit 0\n"
         try fake.write("/etc/libvirt/hooks/qemu", own)
-        _ = try host.applyHookInstall(
-            try host.planHookInstall(
-                guest: "gaming", config: HookConfig(hugepages: true), binary: "/usr/bin/vfioctl", remove: false))
+        try setMode(0o755, fake.path("/etc/libvirt/hooks/qemu"))
+        _ = try host.applyHookInstall(try self.plan(fake))
         let merged = try String(contentsOfFile: fake.path("/etc/libvirt/hooks/qemu"), encoding: .utf8)
         #expect(merged.hasPrefix("#!/bin/bash\n# >>> vfioctl"))
         #expect(merged.hasSuffix("# <<< vfioctl\n# my hook\nlogger \"guest $1 $2\"\nexit 0\n"))
-        let again = try host.planHookInstall(
-            guest: "gaming", config: HookConfig(hugepages: true), binary: "/usr/bin/vfioctl", remove: false)
-        #expect(try host.applyHookInstall(again).written.isEmpty)
-        _ = try host.applyHookInstall(
-            try host.planHookInstall(guest: "gaming", config: HookConfig(), binary: "/x", remove: true))
+        #expect(try host.applyHookInstall(try self.plan(fake)).written.isEmpty)
+        _ = try host.applyHookInstall(try self.plan(fake, .installed("/x"), config: HookConfig(), remove: true))
         #expect(try String(contentsOfFile: fake.path("/etc/libvirt/hooks/qemu"), encoding: .utf8) == own)
 
         #expect {
-            try host.planHookInstall(guest: "gaming", config: HookConfig(), binary: "/x", remove: false)
+            try self.plan(fake, config: HookConfig())
         } throws: { error in
             (error as? DevicesError)?.message == "say what the hook does: --single-gpu, --hugepages, --isolate-cpus"
         }
         #expect {
-            try host.planHookInstall(guest: "nobody", config: HookConfig(), binary: "/x", remove: true)
+            try fake.host.planHookInstall(
+                guest: "nobody", config: HookConfig(), binary: .installed("/x"), remove: true)
         } throws: { error in
             (error as? DevicesError)?.message.hasPrefix("nobody has no vfioctl hook") == true
         }
     }
 
-    @Test("the dispatcher runs vfioctl with the definition and gives the rest of the script its stdin back")
-    func dispatcherScript() throws {
-        let fake = try FakeHost.guestHost()
-        let directory = fake.path("/bin-test")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        // A stand-in vfioctl that records its arguments and stdin.
-        let stand = directory + "/vfioctl"
-        try "#!/bin/sh\necho \"$@\" > \(directory)/args\ncat > \(directory)/stdin\n".write(
-            toFile: stand, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: stand)
-        let own = "#!/bin/sh\ncat > \(directory)/rest\n"
-        let script = HookDispatcher.apply(binary: stand, to: own).replacingOccurrences(
-            of: "/etc/vfioctl/hooks", with: fake.path("/etc/vfioctl/hooks"))
-        try fake.write("/etc/vfioctl/hooks/gaming.conf", "hugepages=yes\n")
-        try script.write(toFile: directory + "/qemu", atomically: true, encoding: .utf8)
+    @Test("a folder above vfioctl that its group or others can write is refused, a sticky one is not")
+    func writableFolderRefused() throws {
+        let fake = try hostWithBinary()
+        try setMode(0o775, fake.path("/usr/local/bin"))
+        let found = refusal { _ = try plan(fake) }
+        #expect(found?.code == .permissionDenied)
+        #expect(
+            found?.message
+                == "libvirt's hook would run vfioctl as root through the folder /usr/local/bin, which can be changed "
+                + "by its group or others (owner uid \(me.user), mode 0775)")
+        #expect(found?.cause == .untrustedBinaryPath(path: "/usr/local/bin", owner: me.user, mode: 0o775))
+        #expect(!FileManager.default.fileExists(atPath: fake.path("/etc/libvirt/hooks/qemu")))
+        #expect(!FileManager.default.fileExists(atPath: fake.path("/etc/vfioctl/hooks/gaming.conf")))
+
+        try setMode(0o1777, fake.path("/usr/local/bin"))
+        #expect(try plan(fake).binary == "/usr/local/bin/vfioctl")
+        try setMode(0o755, fake.path("/usr/local/bin"))
+        try setMode(0o757, fake.path("/usr"))
+        #expect(
+            refusal { _ = try plan(fake) }?.cause == .untrustedBinaryPath(path: "/usr", owner: me.user, mode: 0o757))
+        try setMode(0o755, fake.path("/usr"))
+        try setMode(0o775, fake.path("/usr/local/bin/vfioctl"))
+        #expect(
+            refusal { _ = try plan(fake) }?.message.contains("through the file /usr/local/bin/vfioctl, which can be")
+                == true)
+    }
+
+    @Test("a vfioctl that does not belong to the trusted owner is refused (the owner is the seam)")
+    func foreignOwnerRefused() throws {
+        let fake = try hostWithBinary()
+        let stranger = TrustedOwner(user: me.user &+ 1, group: me.group)
+        let found = refusal { _ = try plan(fake, owner: stranger) }
+        #expect(found?.code == .permissionDenied)
+        #expect(
+            found?.message
+                == "libvirt's hook would run vfioctl as root through the file /usr/local/bin/vfioctl, which belongs to "
+                + "uid \(me.user), not \(stranger.user == 0 ? "root" : "uid \(stranger.user)") "
+                + "(owner uid \(me.user), mode 0755)")
+        #expect(found?.cause == .untrustedBinaryPath(path: "/usr/local/bin/vfioctl", owner: me.user, mode: 0o755))
+        // Under a sysroot, the trusted owner is whoever owns its top folder: this test's user.
+        #expect(fake.host.trustedOwner.user == me.user)
+        #expect(Host().trustedOwner == .root)
+        #expect(
+            try fake.host.planHookInstall(
+                guest: "gaming", config: HookConfig(hugepages: true), binary: .installed("/usr/local/bin/vfioctl"),
+                remove: false
+            ).binary == "/usr/local/bin/vfioctl")
+    }
+
+    @Test("links are followed inside the sysroot, and the folders they lead through are checked too")
+    func linksFollowed() throws {
+        let fake = try hostWithBinary()
+        try fake.write("/opt/build/vfioctl", "#!/bin/sh\n")
+        try setMode(0o755, fake.path("/opt/build/vfioctl"))
+        try setMode(0o755, fake.path("/opt"))
+        try setMode(0o777, fake.path("/opt/build"))
+        // An absolute target means the sysroot's /opt, not the machine's.
+        try FileManager.default.createSymbolicLink(
+            atPath: fake.path("/usr/local/bin/vfioctl-abs"), withDestinationPath: "/opt/build/vfioctl")
+        try fake.link("/usr/local/bin/vfioctl-rel", to: "../../../opt/./build/vfioctl")
+        for name in ["vfioctl-abs", "vfioctl-rel"] {
+            #expect(
+                refusal { _ = try plan(fake, .installed("/usr/local/bin/\(name)")) }?.cause
+                    == .untrustedBinaryPath(path: "/opt/build", owner: me.user, mode: 0o777))
+        }
+        try setMode(0o755, fake.path("/opt/build"))
+        #expect(try plan(fake, .installed("/usr/local/bin/vfioctl-abs")).binary == "/usr/local/bin/vfioctl-abs")
+        // A link in a folder others can write could be pointed elsewhere.
+        try setMode(0o777, fake.path("/usr/local/bin"))
+        #expect(
+            refusal { _ = try plan(fake, .installed("/usr/local/bin/vfioctl-abs")) }?.cause
+                == .untrustedBinaryPath(path: "/usr/local/bin", owner: me.user, mode: 0o777))
+        try setMode(0o755, fake.path("/usr/local/bin"))
+        try FileManager.default.createSymbolicLink(
+            atPath: fake.path("/usr/local/bin/loop"), withDestinationPath: "/usr/local/bin/loop")
+        #expect(
+            refusal { _ = try plan(fake, .installed("/usr/local/bin/loop")) }?.message.contains("too many links")
+                == true)
+        #expect(refusal { _ = try plan(fake, .installed("/usr/local/bin/none")) }?.code == .notFound)
+        #expect(refusal { _ = try plan(fake, .installed("/usr/local/bin")) }?.code == .invalidArgument)
+    }
+
+    @Test("--copy-binary installs vfioctl at /usr/local/sbin/vfioctl (0755, the trusted owner's) for the hook")
+    func copyBinary() throws {
+        let fake = try hostWithBinary()
+        let source = fake.path("/outside-vfioctl")
+        let program = Array("#!/bin/sh\necho the real one\n".utf8) + [UInt8](repeating: 7, count: 3 << 20)
+        try Data(program).write(to: URL(fileURLWithPath: source))
+        let plan = try plan(fake, .copy(of: source))
+        #expect(plan.binary == "/usr/local/sbin/vfioctl")
+        #expect(plan.programCopy?.destination == "/usr/local/sbin/vfioctl")
+        #expect(!FileManager.default.fileExists(atPath: fake.path("/usr/local/sbin/vfioctl")))
+        let done = try fake.host.applyHookInstall(plan)
+        #expect(done.written.first == "/usr/local/sbin/vfioctl")
+        let copy = fake.path("/usr/local/sbin/vfioctl")
+        #expect(try Array(Data(contentsOf: URL(fileURLWithPath: copy))) == program)
+        let attributes = try FileManager.default.attributesOfItem(atPath: copy)
+        #expect(attributes[.posixPermissions] as? Int == 0o755)
+        #expect((attributes[.ownerAccountID] as? NSNumber)?.uint32Value == me.user)
+        #expect(
+            try String(contentsOfFile: fake.path("/etc/libvirt/hooks/qemu"), encoding: .utf8).contains(
+                "'/usr/local/sbin/vfioctl' hooks run -- "))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fake.path("/usr/local/sbin")) == ["vfioctl"])
+
+        // The folder the copy goes into is checked like the program's.
+        try setMode(0o775, fake.path("/usr/local"))
+        #expect(
+            refusal { _ = try self.plan(fake, .copy(of: source)) }?.cause
+                == .untrustedBinaryPath(path: "/usr/local", owner: me.user, mode: 0o775))
+    }
+
+    @Test("the path to vfioctl and the configuration folder are single-quoted words")
+    func quotedPaths() throws {
+        let fake = try hostWithBinary()
+        let folder = "/opt/it's a $(touch pwned) `id` \"dir\""
+        try fake.write(folder + "/vfioctl", "#!/bin/sh\n")
+        for path in ["/opt", folder, folder + "/vfioctl"] { try setMode(0o755, fake.path(path)) }
+        let script = try plan(fake, .installed(folder + "/vfioctl")).files[1].content
+        #expect(script.contains(#"| '/opt/it'\''s a $(touch pwned) `id` "dir"/vfioctl' hooks run -- "$1""#))
+        #expect(script.contains(#"if [ -f '/etc/vfioctl/hooks'/"$1".conf ]; then"#))
+        #expect(HookDispatcher.quoted("'") == #"''\'''"#)
+        #expect(HookDispatcher.quoted("") == "''")
+    }
+
+    @Test(
+        "the script runs exactly `vfioctl hooks run -- GUEST OP PHASE SUB`, expands nothing, hands stdin on",
+        arguments: ["gaming", "-x", "--help"])
+    func dispatcherScript(guest: String) throws {
+        let bench = try ScriptBench()
+        defer { bench.discard() }
+        try "hugepages=yes\n".write(toFile: bench.configs + "/\(guest).conf", atomically: true, encoding: .utf8)
+        let own = "#!/bin/sh\ncat > \"\(bench.directory)/rest\"\n"
+        let script = HookDispatcher.apply(binary: bench.binary, to: own, configs: FilePath(bench.configs))
+        #expect(try bench.run(script, [guest, "prepare", "begin", "-"], input: guestXML) == 0)
+        #expect(bench.arguments() == ["hooks", "run", "--", guest, "prepare", "begin", "-"])
+        #expect(bench.read("stdin") == guestXML)
+        #expect(bench.rest() == guestXML)
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: bench.directory).sorted() == [
+                "it's a $(touch pwned) dir", "qemu", "rest",
+            ])
+
+        // A guest without a configuration: vfioctl is not run, the rest of the script is.
+        bench.clear()
+        #expect(try bench.run(script, ["other", "prepare", "begin", "-"], input: guestXML) == 0)
+        #expect(bench.read("args") == nil)
+        #expect(bench.rest() == guestXML)
+    }
+
+    @Test("a failed release still runs the rest of the script with its stdin; only a failed prepare ends it")
+    func failedRelease() throws {
+        let bench = try ScriptBench(status: 3)
+        defer { bench.discard() }
+        try "single-gpu=yes\n".write(toFile: bench.configs + "/gaming.conf", atomically: true, encoding: .utf8)
+        // Even a script that stops at its first failure.
+        let own = "#!/bin/sh -e\ncat > \"\(bench.directory)/rest\"\necho \"$2 $3\" >> \"\(bench.directory)/rest\"\n"
+        let script = HookDispatcher.apply(binary: bench.binary, to: own, configs: FilePath(bench.configs))
+        for (operation, phase) in [("release", "end"), ("stopped", "end"), ("prepare", "end")] {
+            bench.clear()
+            #expect(try bench.run(script, ["gaming", operation, phase, "-"], input: guestXML) == 0)
+            #expect(bench.arguments() == ["hooks", "run", "--", "gaming", operation, phase, "-"])
+            #expect(bench.rest() == guestXML + "\(operation) \(phase)\n")
+        }
+        bench.clear()
+        #expect(try bench.run(script, ["gaming", "prepare", "begin", "-"], input: guestXML) == 3)
+        #expect(bench.read("stdin") == guestXML)
+        #expect(bench.rest() == nil)
+    }
+
+    @Test(
+        "a hook script in another language, a program or text without #! is refused and left byte for byte",
+        arguments: [
+            "#!/usr/bin/env python3\nimport sys\nsys.exit(0)\n", "#!/usr/bin/python3\nprint('hi')\n",
+            "#!/usr/bin/perl -w\nexit 0;\n", "logger hello\n", "#!\n", "#!/usr/bin/env -S python3 -u\npass\n",
+            "\u{7F}ELF\u{2}\u{1}\u{1}\u{0}\u{0}\u{0}binary",
+        ])
+    func otherInterpretersRefused(content: String) throws {
+        let fake = try hostWithBinary()
+        let bytes = Array(content.utf8)
+        try fake.write("/etc/libvirt/hooks/qemu", bytes)
+        try setMode(0o700, fake.path("/etc/libvirt/hooks/qemu"))
+        let found = refusal { _ = try plan(fake) }
+        #expect(found?.code == .conflict)
+        guard case .notShellScript(let path, _)? = found?.cause else {
+            Issue.record("not refused as a script of another kind: \(String(describing: found))")
+            return
+        }
+        #expect(path == "/etc/libvirt/hooks/qemu")
+        #expect(found?.message.hasPrefix("/etc/libvirt/hooks/qemu ") == true)
+        #expect(
+            found?.message.hasSuffix(
+                ", not sh, bash or dash: vfioctl's block only goes into shell scripts, so it is left as it is") == true)
+        #expect(try Array(Data(contentsOf: URL(fileURLWithPath: fake.path("/etc/libvirt/hooks/qemu")))) == bytes)
+        #expect(try mode(fake.path("/etc/libvirt/hooks/qemu")) == 0o700)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fake.path("/etc/libvirt/hooks")) == ["qemu"])
+        #expect(!FileManager.default.fileExists(atPath: fake.path("/etc/vfioctl/hooks/gaming.conf")))
+    }
+
+    @Test(
+        "the program a #! line runs",
+        arguments: [
+            ("#!/usr/bin/env python3\n", "python3"), ("#! /bin/bash -e\n", "bash"),
+            ("#!/usr/bin/env -S bash -e\n", "bash"), ("#!/usr/bin/env LC_ALL=C sh\n", "sh"), ("#!/bin/dash", "dash"),
+            ("echo\n", nil), ("", nil),
+        ] as [(String, String?)])
+    func interpreter(line: String, program: String?) {
+        #expect(HookDispatcher.interpreter(of: Array(line.utf8)) == program)
+    }
+
+    @Test(
+        "sh, bash and dash scripts take the block right after their #! line",
+        arguments: [
+            "#!/usr/bin/env bash", "#!/bin/bash", "#!/bin/sh", "#!/usr/bin/env sh", "#!/bin/dash", "#!/bin/sh -e",
+        ])
+    func shellsAccepted(shebang: String) throws {
+        let fake = try hostWithBinary()
+        try fake.write("/etc/libvirt/hooks/qemu", shebang + "\necho mine\n")
+        let script = try plan(fake).files[1].content
+        #expect(script.hasPrefix(shebang + "\n# >>> vfioctl"))
+        #expect(script.hasSuffix("# <<< vfioctl\necho mine\n"))
+    }
+
+    @Test("the script's mode and owner are kept when it is rewritten; a new one is 0755")
+    func modeKept() throws {
+        let fake = try hostWithBinary()
+        let path = fake.path("/etc/libvirt/hooks/qemu")
+        try fake.write("/etc/libvirt/hooks/qemu", "#!/bin/bash\necho mine\n")
+        try setMode(0o700, path)
+        // Only root can give a file away; the owner is checked when the test can set one.
+        let other: (user: uid_t, group: gid_t)? = getuid() == 0 ? (4321, 4322) : nil
+        if let other { #expect(chown(path, other.user, other.group) == 0) }
+        _ = try fake.host.applyHookInstall(try plan(fake))
+        #expect(try mode(path) == 0o700)
+        if let other {
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            #expect((attributes[.ownerAccountID] as? NSNumber)?.uint32Value == other.user)
+            #expect((attributes[.groupOwnerAccountID] as? NSNumber)?.uint32Value == other.group)
+        }
+        #expect(try String(contentsOfFile: path, encoding: .utf8).contains("# >>> vfioctl"))
+        // Taking the block out keeps them too.
+        _ = try fake.host.applyHookInstall(try plan(fake, .installed("/x"), config: HookConfig(), remove: true))
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "#!/bin/bash\necho mine\n")
+        #expect(try mode(path) == 0o700)
+        // A script without the execute bit stays so, with a note.
+        try setMode(0o644, path)
+        #expect(
+            try plan(fake).notes.contains(
+                "/etc/libvirt/hooks/qemu is not executable (mode 0644): libvirt does not run it"))
+    }
+}
+
+/// A folder on the machine with a stand-in vfioctl that records its arguments (one a line) and stdin, and exits
+/// with a given status; the folder it sits in (and the configuration folder) has a space, a quote and `$(…)`.
+private struct ScriptBench {
+    let directory: String
+    let binary: String
+    let configs: String
+
+    init(status: Int32 = 0) throws {
+        directory =
+            FileManager.default.temporaryDirectory.appendingPathComponent("vfioctl-hook-\(UUID().uuidString)").path
+        let weird = directory + "/it's a $(touch pwned) dir"
+        binary = weird + "/vfioctl"
+        configs = weird + "/hooks"
+        try FileManager.default.createDirectory(atPath: configs, withIntermediateDirectories: true)
+        let recorder = """
+            #!/bin/sh
+            here=$(dirname "$0")
+            printf '%s\\n' "$@" > "$here/args"
+            cat > "$here/stdin"
+            exit \(status)
+
+            """
+        try recorder.write(toFile: binary, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: binary)
+    }
+
+    /// Runs `text` with sh as libvirt would, the guest definition on stdin, from the bench folder.
+    func run(_ text: String, _ arguments: [String], input: String) throws -> Int32 {
+        try text.write(toFile: directory + "/qemu", atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = [directory + "/qemu", "gaming", "prepare", "begin", "-"]
-        let input = Pipe()
-        process.standardInput = input
+        process.arguments = [directory + "/qemu"] + arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let pipe = Pipe()
+        process.standardInput = pipe
         try process.run()
-        input.fileHandleForWriting.write(Data(guestXML.utf8))
-        try input.fileHandleForWriting.close()
+        pipe.fileHandleForWriting.write(Data(input.utf8))
+        try pipe.fileHandleForWriting.close()
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        #expect(
-            try String(contentsOfFile: directory + "/args", encoding: .utf8) == "hooks run gaming prepare begin -\n")
-        #expect(try String(contentsOfFile: directory + "/stdin", encoding: .utf8).contains("<name>gaming</name>"))
-        #expect(try String(contentsOfFile: directory + "/rest", encoding: .utf8).contains("<name>gaming</name>"))
+        return process.terminationStatus
     }
+
+    /// A file the stand-in wrote next to itself.
+    func read(_ name: String) -> String? {
+        try? String(contentsOfFile: (binary as NSString).deletingLastPathComponent + "/" + name, encoding: .utf8)
+    }
+
+    /// The arguments the stand-in was run with.
+    func arguments() -> [String]? {
+        read("args").map { $0.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init) }
+    }
+
+    /// What the user's part of the script read from stdin (and wrote after it).
+    func rest() -> String? { try? String(contentsOfFile: directory + "/rest", encoding: .utf8) }
+
+    func clear() {
+        for name in ["args", "stdin"] {
+            try? FileManager.default.removeItem(atPath: (binary as NSString).deletingLastPathComponent + "/" + name)
+        }
+        try? FileManager.default.removeItem(atPath: directory + "/rest")
+    }
+
+    func discard() { try? FileManager.default.removeItem(atPath: directory) }
 }
 
 /// Collects log lines from a non-escaping context.

@@ -3,92 +3,87 @@ import SystemPackage
 
 /// The files `vfioctl hooks install` writes, before they are written.
 public struct HookInstallPlan: Sendable, Hashable {
+    /// A file to write.
+    public struct File: Sendable, Hashable {
+        /// Its host path.
+        public var path: String
+        /// Its new content.
+        public var content: String
+        /// Its permissions: those of the file it replaces, else 0644 for a configuration and 0755 for a script.
+        public var mode: mode_t
+        /// The owner and group of the file it replaces, kept; nil for a new file.
+        public var owner: (user: uid_t, group: gid_t)?
+
+        /// Creates a file to write.
+        public init(path: String, content: String, mode: mode_t, owner: (user: uid_t, group: gid_t)? = nil) {
+            self.path = path
+            self.content = content
+            self.mode = mode
+            self.owner = owner
+        }
+
+        /// Compares every part.
+        public static func == (lhs: File, rhs: File) -> Bool {
+            lhs.path == rhs.path && lhs.content == rhs.content && lhs.mode == rhs.mode
+                && lhs.owner?.user == rhs.owner?.user && lhs.owner?.group == rhs.owner?.group
+        }
+
+        /// Hashes the path and content.
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(path)
+            hasher.combine(content)
+        }
+    }
+
+    /// The vfioctl to install for the hook to run, before the files are written.
+    public struct ProgramCopy: Sendable, Hashable {
+        /// The program on the running system (outside any sysroot).
+        public var source: String
+        /// Its host path once installed.
+        public var destination: String
+        /// Who owns the copy.
+        public var owner: TrustedOwner
+    }
+
+    /// The vfioctl the hook runs (a host path).
+    public var binary: String
+    /// The copy of vfioctl to install first, if one was asked for.
+    public var programCopy: ProgramCopy?
     /// Files with their new content and mode.
-    public var files: [(path: String, content: String, mode: mode_t)]
+    public var files: [File]
     /// Files to delete.
     public var removals: [String]
     /// What the user should know or do.
     public var notes: [String]
-
-    /// Compares paths, contents and modes.
-    public static func == (lhs: HookInstallPlan, rhs: HookInstallPlan) -> Bool {
-        lhs.files.map(\.path) == rhs.files.map(\.path) && lhs.files.map(\.content) == rhs.files.map(\.content)
-            && lhs.files.map(\.mode) == rhs.files.map(\.mode) && lhs.removals == rhs.removals && lhs.notes == rhs.notes
-    }
-
-    /// Hashes the paths.
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(files.map(\.path))
-        hasher.combine(removals)
-    }
-}
-
-/// vfioctl's block in libvirt's `hooks/qemu` script: it runs vfioctl only for guests that have a hook
-/// configuration, passes the definition on stdin, and gives the rest of the script its stdin back.
-enum HookDispatcher {
-    static let begin = "# >>> vfioctl (managed block: `vfioctl hooks install GUEST --remove` takes it out)"
-    static let end = "# <<< vfioctl"
-
-    static func block(binary: String) -> [String] {
-        [
-            begin,
-            "if [ -f \(HostPaths.hookConfigs.string)/\"$1\".conf ]; then",
-            "    vfioctl_xml=$(cat)",
-            "    printf '%s\\n' \"$vfioctl_xml\" | \(binary) hooks run \"$1\" \"$2\" \"$3\" \"$4\" || exit $?",
-            "    exec <<VFIOCTL_XML",
-            "$vfioctl_xml",
-            "VFIOCTL_XML",
-            "fi",
-            end,
-        ]
-    }
-
-    /// The script with vfioctl's block right after the `#!` line (before anything that could `exit`).
-    static func apply(binary: String, to text: String?) -> String {
-        guard let text, !text.isEmpty else {
-            return (["#!/bin/sh"] + block(binary: binary)).joined(separator: "\n") + "\n"
-        }
-        var lines = remove(from: text).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        let at = lines.first?.hasPrefix("#!") == true ? 1 : 0
-        lines.insert(contentsOf: block(binary: binary), at: at)
-        return lines.joined(separator: "\n")
-    }
-
-    /// The script without vfioctl's block, as it was before.
-    static func remove(from text: String) -> String {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        guard let start = lines.firstIndex(of: begin), let stop = lines[start...].firstIndex(of: end) else {
-            return text
-        }
-        lines.removeSubrange(start...stop)
-        return lines.joined(separator: "\n")
-    }
-
-    /// Whether a script is nothing but a shebang and vfioctl's block.
-    static func isOnlyOurs(_ text: String) -> Bool {
-        remove(from: text).trimmingWhitespace() == "#!/bin/sh"
-    }
 }
 
 extension Host {
     /// Works out the files for a guest's hook: its configuration under /etc/vfioctl/hooks and vfioctl's block
-    /// in libvirt's `hooks/qemu` (created when missing; a script of the user's keeps everything it had).
+    /// in libvirt's `hooks/qemu` (created when missing; a shell script of the user's keeps everything it had,
+    /// and its mode and owner).
+    ///
+    /// The block runs vfioctl as root, so vfioctl must be a file only root can change: it (links resolved) and
+    /// every folder on the way to it must belong to the trusted owner and be writable by nobody else.
     /// - Parameters:
     ///   - guest: the guest's name.
     ///   - config: what the hook does.
-    ///   - binary: the vfioctl the hook runs (an absolute path).
+    ///   - binary: the vfioctl the hook runs, or the one to install for it.
     ///   - remove: take the guest's hook out (and vfioctl's block when no guest has one any more).
+    ///   - trustedOwner: who must own vfioctl and its folders; nil for `trustedOwner` (root on the host).
     /// - Returns: the files to write (with their modes), those to delete, and notes.
-    /// - Throws: `DevicesError` for a bad name, nothing asked for, or unreadable files.
-    public func planHookInstall(guest: String, config: HookConfig, binary: String, remove: Bool) throws
-        -> HookInstallPlan
-    {
+    /// - Throws: `DevicesError` for a bad name, nothing asked for, a vfioctl others could change
+    ///   (`HookRefusal.untrustedBinaryPath`), a hook script that is not a shell script
+    ///   (`HookRefusal.notShellScript`), or unreadable files.
+    public func planHookInstall(
+        guest: String, config: HookConfig, binary: HookBinary, remove: Bool, trustedOwner: TrustedOwner? = nil
+    ) throws -> HookInstallPlan {
         try HookConfig.checkName(guest)
         let files = self.files
-        var plan = HookInstallPlan(files: [], removals: [], notes: [])
+        let scriptPath = HostPaths.libvirtQEMUHook
+        var plan = HookInstallPlan(binary: "", programCopy: nil, files: [], removals: [], notes: [])
         let configPath = HookConfig.path(for: guest)
-        let script = try files.read(files.path(HostPaths.libvirtQEMUHook)).map { String(decoding: $0, as: UTF8.self) }
         if remove {
+            let existing = try? existingScript()
             guard files.exists(files.path(configPath)) else {
                 throw DevicesError(code: .notFound, message: "\(guest) has no vfioctl hook (\(configPath) is missing)")
             }
@@ -96,11 +91,17 @@ extension Host {
             let others = (try files.list(files.path(HostPaths.hookConfigs)) ?? []).filter {
                 $0.hasSuffix(".conf") && $0 != guest + ".conf"
             }
-            if others.isEmpty, let script {
+            if others.isEmpty, let existing = existing ?? nil,
+                let script = String(validating: existing.bytes, as: UTF8.self),
+                script.contains(HookDispatcher.begin)
+            {
                 if HookDispatcher.isOnlyOurs(script) {
-                    plan.removals.append(HostPaths.libvirtQEMUHook.string)
+                    plan.removals.append(scriptPath.string)
                 } else {
-                    plan.files.append((HostPaths.libvirtQEMUHook.string, HookDispatcher.remove(from: script), 0o755))
+                    plan.files.append(
+                        .init(
+                            path: scriptPath.string, content: HookDispatcher.remove(from: script),
+                            mode: existing.mode, owner: existing.owner))
                 }
             }
             return plan
@@ -109,14 +110,34 @@ extension Host {
             throw DevicesError(
                 code: .invalidArgument, message: "say what the hook does: --single-gpu, --hugepages, --isolate-cpus")
         }
-        guard binary.hasPrefix("/") else {
-            throw DevicesError(code: .invalidArgument, message: "the hook needs vfioctl's absolute path, not \(binary)")
+        let existing = try existingScript()
+        let owner = trustedOwner ?? self.trustedOwner
+        switch binary {
+        case .installed(let path):
+            guard path.hasPrefix("/") else {
+                throw DevicesError(
+                    code: .invalidArgument, message: "the hook needs vfioctl's absolute path, not \(path)")
+            }
+            try checkTrusted(program: FilePath(path), owner: owner.user)
+            plan.binary = path
+        case .copy(let source):
+            try checkTrusted(folderOf: HostPaths.hookBinary, owner: owner.user)
+            plan.binary = HostPaths.hookBinary.string
+            plan.programCopy = .init(source: source, destination: HostPaths.hookBinary.string, owner: owner)
         }
-        plan.files.append((configPath.string, config.text, 0o644))
-        plan.files.append((HostPaths.libvirtQEMUHook.string, HookDispatcher.apply(binary: binary, to: script), 0o755))
-        if script == nil || !(script ?? "").contains(HookDispatcher.begin) {
+        // Checked before anything is written: a script the block cannot go into stays byte for byte.
+        let script = try existing.flatMap { try HookDispatcher.shellText($0.bytes, path: scriptPath) }
+        plan.files.append(.init(path: configPath.string, content: config.text, mode: 0o644))
+        plan.files.append(
+            .init(
+                path: scriptPath.string, content: HookDispatcher.apply(binary: plan.binary, to: script),
+                mode: existing?.mode ?? 0o755, owner: existing?.owner))
+        if let mode = existing?.mode, mode & 0o100 == 0 {
+            plan.notes.append("\(scriptPath) is not executable (mode \(octal(mode))): libvirt does not run it")
+        }
+        if !(script ?? "").contains(HookDispatcher.begin) {
             plan.notes.append(
-                "libvirt reads \(HostPaths.libvirtQEMUHook) when its daemon starts: restart it once "
+                "libvirt reads \(scriptPath) when its daemon starts: restart it once "
                     + "(`systemctl restart libvirtd`, or virtqemud on modular hosts)")
         }
         if config.singleGPU {
@@ -130,17 +151,52 @@ extension Host {
         return plan
     }
 
-    /// Writes a hook plan: every file atomically with a backup of what it replaces; removals keep nothing of
-    /// vfioctl's behind.
+    /// libvirt's hook script as it is: its bytes, mode and owner; nil when there is none.
+    private func existingScript() throws -> (bytes: [UInt8], mode: mode_t, owner: (user: uid_t, group: gid_t))? {
+        let files = self.files
+        let path = HostPaths.libvirtQEMUHook
+        let info: stat
+        do { info = try files.status(path) } catch {
+            if error == .noSuchFileOrDirectory { return nil }
+            throw DevicesError.read(path, error)
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            // A link is replaced by a file when written: refused, like any other entry that is not a file.
+            throw DevicesError(
+                code: .conflict,
+                message: "\(path) is not a regular file (a link or other entry): vfioctl leaves it as it is")
+        }
+        let bytes = try files.read(files.path(path)) ?? []
+        return (bytes, info.st_mode & 0o7777, (info.st_uid, info.st_gid))
+    }
+
+    /// Writes a hook plan: the copy of vfioctl first (checked again once in place), then every file atomically
+    /// with a backup of what it replaces, keeping its owner; removals keep nothing of vfioctl's behind.
+    /// - Parameter plan: what `planHookInstall` worked out.
     /// - Returns: the files written and removed.
     /// - Throws: `DevicesError` naming the file that could not be written.
     public func applyHookInstall(_ plan: HookInstallPlan) throws -> (written: [String], removed: [String]) {
+        try HostLock.withLock(files, timeout: .seconds(30)) { try applyHookInstallHoldingLock(plan) }
+    }
+
+    private func applyHookInstallHoldingLock(_ plan: HookInstallPlan) throws -> (written: [String], removed: [String]) {
         let files = self.files
         var written: [String] = []
+        if let copy = plan.programCopy {
+            try installProgram(from: FilePath(copy.source), to: FilePath(copy.destination), owner: copy.owner)
+            try checkTrusted(program: FilePath(copy.destination), owner: copy.owner.user)
+            written.append(copy.destination)
+        }
         for file in plan.files {
+            let rooted = files.path(FilePath(file.path))
             let outcome = try AtomicFile.write(
-                Array(file.content.utf8), to: files.path(FilePath(file.path)), mode: file.mode,
+                Array(file.content.utf8), to: rooted, mode: file.mode,
                 backup: FilePath(file.path) == HostPaths.libvirtQEMUHook)
+            if let owner = file.owner, owner.user != geteuid() || owner.group != getegid() {
+                guard rooted.withPlatformString({ chown($0, owner.user, owner.group) }) == 0 else {
+                    throw DevicesError.write(rooted, Errno(rawValue: errno))
+                }
+            }
             if !outcome.unchanged { written.append(file.path) }
         }
         for path in plan.removals {

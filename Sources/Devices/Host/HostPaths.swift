@@ -125,6 +125,10 @@ public enum HostPaths {
     public static let dmi = FilePath("/sys/class/dmi/id")
     /// `/etc/libvirt/hooks/qemu`: the script libvirt's QEMU driver runs at every guest's start and stop.
     public static let libvirtQEMUHook = FilePath("/etc/libvirt/hooks/qemu")
+    /// `/etc/libvirt/hooks/qemu.d`: scripts libvirt (6.5 and later) runs for every guest, besides `hooks/qemu`.
+    public static let libvirtQEMUHookDirectory = FilePath("/etc/libvirt/hooks/qemu.d")
+    /// `/usr/local/sbin/vfioctl`: where `hooks install` puts the copy of vfioctl that libvirt's hook runs as root.
+    public static let hookBinary = FilePath("/usr/local/sbin/vfioctl")
     /// `/etc/vfioctl/hooks`: one `<guest>.conf` per guest whose hook vfioctl runs.
     public static let hookConfigs = FilePath("/etc/vfioctl/hooks")
     /// `/run/vfioctl/hooks`: what a guest's prepare did, for its release to undo.

@@ -16,10 +16,15 @@ extension VFIOCtl.Hooks {
             abstract: "Install (or --remove) a guest's hook.",
             discussion: """
                 Writes /etc/vfioctl/hooks/GUEST.conf and puts vfioctl's block at the top of libvirt's \
-                /etc/libvirt/hooks/qemu (created when missing; a script of your own keeps all it has). The block \
-                runs `vfioctl hooks run` only for guests with a configuration; nothing is put in qemu.d/, where \
+                /etc/libvirt/hooks/qemu (created when missing; a shell script of your own keeps all it has, its \
+                mode and owner; a script in another language is refused and left alone). The block runs \
+                `vfioctl hooks run` only for guests with a configuration; nothing is put in qemu.d/, where \
                 scripts run for every guest. At `prepare begin` the host is prepared; at `release end` exactly \
                 that is undone, also after a crash. The hook never calls libvirt.
+
+                libvirt runs the hook as root, so the vfioctl it calls must be one only root can change: the file \
+                and every folder above it owned by root and writable by nobody else. A vfioctl in your home or a \
+                build folder is refused; --copy-binary installs this one as /usr/local/sbin/vfioctl for the hook.
                 """)
 
         @OptionGroup var global: GlobalOptions
@@ -38,6 +43,16 @@ extension VFIOCtl.Hooks {
         @Flag(name: .customLong("isolate-cpus"), help: "Keep host slices off the guest's pinned CPUs while it runs.")
         var isolateCPUs = false
 
+        @Flag(
+            name: .customLong("copy-binary"),
+            help: "Install this vfioctl as /usr/local/sbin/vfioctl (root's, mode 755) and have the hook run that.")
+        var copyBinary = false
+
+        @Option(
+            name: .long,
+            help: ArgumentHelp("The installed vfioctl the hook runs (default: this one).", valueName: "path"))
+        var binary: String?
+
         @Flag(name: .long, help: "Take the guest's hook out again.")
         var remove = false
 
@@ -48,6 +63,12 @@ extension VFIOCtl.Hooks {
 
         @Flag(name: .customLong("dry-run"), help: "Print the files; write nothing.")
         var dryRun = false
+
+        func validate() throws {
+            if copyBinary && binary != nil {
+                throw ValidationError("--copy-binary installs this vfioctl; it does not go with --binary")
+            }
+        }
 
         func run() throws {
             try reportingFailures {
@@ -62,9 +83,18 @@ extension VFIOCtl.Hooks {
                             + "(or run `vfioctl recover` when it is not running), or --force")
                     throw ExitCode(75)
                 }
-                let plan = try host.planHookInstall(
-                    guest: guest, config: config, binary: executablePath(), remove: remove)
+                let program: HookBinary =
+                    copyBinary ? .copy(of: executablePath()) : .installed(binary ?? executablePath())
+                let plan: HookInstallPlan
+                do {
+                    plan = try host.planHookInstall(guest: guest, config: config, binary: program, remove: remove)
+                } catch let error as DevicesError {
+                    throw withWayOut(error)
+                }
                 if dryRun {
+                    if let copy = plan.programCopy {
+                        print("# \(copy.destination) (mode 755): a copy of \(copy.source)")
+                    }
                     for file in plan.files {
                         print("# \(file.path) (mode \(String(file.mode, radix: 8)))")
                         print(file.content, terminator: file.content.hasSuffix("\n") ? "" : "\n")
@@ -96,6 +126,30 @@ extension VFIOCtl.Hooks {
             GuardWords.print(refusals, forced: true)
         }
 
+        /// The refusal with what the user can do about it, on the same line.
+        private func withWayOut(_ error: DevicesError) -> DevicesError {
+            let wayOut: String
+            switch error.cause as? HookRefusal {
+            case .untrustedBinaryPath?:
+                let flags = [
+                    singleGPU ? "--single-gpu" : nil, hugepages ? "--hugepages" : nil,
+                    isolateCPUs ? "--isolate-cpus" : nil,
+                ].compactMap { $0 }
+                wayOut =
+                    "let the hook run a copy only root can change: `vfioctl hooks install \(guest) "
+                    + (flags + ["--copy-binary"]).joined(separator: " ") + "` installs this vfioctl as "
+                    + "\(HostPaths.hookBinary)"
+            case .notShellScript?:
+                wayOut =
+                    "move your script into \(HostPaths.libvirtQEMUHookDirectory)/ (libvirt runs those too) and "
+                    + "install again, or call `vfioctl hooks run -- GUEST OPERATION PHASE SUB` from it yourself "
+                    + "with the definition on stdin"
+            case nil:
+                return error
+            }
+            return DevicesError(code: error.code, message: error.message + "; " + wayOut, cause: error.cause)
+        }
+
         /// The running binary's absolute path.
         private func executablePath() -> String {
             var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
@@ -109,9 +163,10 @@ extension VFIOCtl.Hooks {
         static let configuration = CommandConfiguration(
             abstract: "Run a guest's hook as libvirt calls it: GUEST OPERATION PHASE, the definition on stdin.",
             discussion: """
-                Called by libvirt's hooks/qemu script. Each step goes to the system log (and stderr, which libvirt \
-                records); a host that cannot be prepared gives a one-line error and a non-zero exit, so libvirt \
-                does not start the guest.
+                Called by libvirt's hooks/qemu script as `vfioctl hooks run -- GUEST OPERATION PHASE SUB`: after \
+                `--` a guest named like an option (`-x`, `--help`) is still a name. Each step goes to the system \
+                log (and stderr, which libvirt records); a host that cannot be prepared gives a one-line error and a \
+                non-zero exit, so libvirt does not start the guest.
                 """)
 
         @OptionGroup var global: GlobalOptions

@@ -1,6 +1,7 @@
 # The hook pair on the real kernel: libvirt's hooks/qemu script (as `hooks install` writes it) run by sh with a
 # guest definition on stdin binds the second VGA to vfio-pci and reserves the guest's hugepages at prepare, and
-# gives both back at release; a guest that cannot be prepared is refused with nothing left changed.
+# gives both back at release; a guest that cannot be prepared is refused with nothing left changed; a hook script
+# in another language is refused and left byte for byte.
 . /tests/lib.sh.inc
 
 find_device() { for d in /sys/bus/pci/devices/*; do [ "$(cat $d/vendor):$(cat $d/device)" = "$1" ] && echo ${d##*/}; done | head -n1; }
@@ -30,6 +31,8 @@ before_driver=$(driver_of "$std")
 before_pages=$(cat $pages)
 check "hooks install writes libvirt's hook script" vfioctl hooks install guest --single-gpu --hugepages
 check "the hook script is executable" test -x /etc/libvirt/hooks/qemu
+check "the hook calls vfioctl by its quoted path, with -- before the guest" \
+    grep -qF "'$(readlink -f "$(command -v vfioctl)")' hooks run -- \"\$1\"" /etc/libvirt/hooks/qemu
 guest_xml 64 > guest.xml
 check "prepare begin succeeds" sh -c "/etc/libvirt/hooks/qemu guest prepare begin - < guest.xml"
 same "the second VGA is on vfio-pci" vfio-pci "$(driver_of "$std")"
@@ -54,3 +57,18 @@ same "no hugepages stay reserved" "$before_pages" "$(cat $pages)"
 same "the second VGA was not touched" "$before_driver" "$(driver_of "$std")"
 check "hooks install --remove takes the script away" vfioctl hooks install guest --remove
 check "the hook script is gone" sh -c "! test -e /etc/libvirt/hooks/qemu"
+
+# A Python hook script: vfioctl's shell block cannot go into it, so it is refused and left as it was.
+printf '#!/usr/bin/env python3\nimport sys\nprint(sys.argv)\n' > /etc/libvirt/hooks/qemu
+chmod 0700 /etc/libvirt/hooks/qemu
+cp -p /etc/libvirt/hooks/qemu /tmp/qemu.python
+if vfioctl hooks install guest --hugepages > /tmp/python.out 2>&1; then
+    not_ok "installing over a Python hook script is refused"
+else
+    ok "installing over a Python hook script is refused"
+fi
+check "the refusal gives the way out" grep -q "qemu.d" /tmp/python.out
+check "the Python script is left byte for byte" cmp /etc/libvirt/hooks/qemu /tmp/qemu.python
+same "and keeps its mode" 700 "$(stat -c %a /etc/libvirt/hooks/qemu)"
+check "no configuration was written" sh -c "! test -e /etc/vfioctl/hooks/guest.conf"
+rm -f /etc/libvirt/hooks/qemu /tmp/qemu.python
