@@ -182,6 +182,34 @@ import Testing
         #expect(read(fake, "/etc/default/grub.d/vfioctl.cfg") == "# the user's own drop-in\n")
     }
 
+    @Test("without a state file, the devices an earlier vfioctl persisted are read back, so a persist adds to them")
+    func earlierDevices() throws {
+        let fake = try debian()
+        try fake.write(
+            "/etc/modprobe.d/vfioctl.conf",
+            "# Written by vfioctl persist: vfio-pci takes these devices at boot.\n"
+                + "#   0000:01:00.0 10de:1f08 TU106 [GeForce RTX 2060 Rev. A]\n#   0000:01:00.1 10de:10f9 TU106 Audio\n"
+                + "softdep nvidia pre: vfio-pci\n")
+        try fake.write(
+            "/etc/udev/rules.d/80-vfioctl.rules",
+            "# Written by vfioctl persist: these exact devices go to vfio-pci (driver_override).\n"
+                + "ACTION==\"add\", SUBSYSTEM==\"pci\", KERNEL==\"0000:01:00.1\", ATTR{driver_override}=\"vfio-pci\"\n")
+        let host = fake.host
+        let amd = [try #require(BindTarget("02:00.0"))]
+        let plan = try host.planPersist(amd, options: BindOptions(), method: nil, remove: false)
+        #expect(
+            plan.persisted.map { "\($0.address) \($0.method)" } == [
+                "0000:01:00.0 ids", "0000:01:00.1 override", "0000:02:00.0 ids", "0000:02:00.1 ids",
+            ])
+        #expect(plan.persisted.first?.softdeps == ["nvidia"])
+        _ = try host.applyPersist(plan)
+        #expect(read(fake, "/etc/modprobe.d/vfioctl.conf")?.contains("ids=1002:67df,1002:aaf0,10de:1f08\n") == true)
+        #expect(read(fake, "/etc/udev/rules.d/80-vfioctl.rules")?.contains("KERNEL==\"0000:01:00.1\"") == true)
+        _ = try host.applyPersist(try host.planPersist([], options: BindOptions(), method: nil, remove: true))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fake.path("/etc/modprobe.d")) == [])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fake.path("/etc/udev/rules.d")) == [])
+    }
+
     @Test("when another device shares the IDs, the devices are bound by address with a udev rule")
     func sharedIDs() throws {
         let fake = try debian()

@@ -42,6 +42,36 @@ struct PersistState: Codable, Equatable {
         }
     }
 
+    /// The functions an earlier version of vfioctl persisted without a state file, read back from the files it
+    /// wrote: the `#   <address> <vendor:device>` lines of its modprobe.d file, by address when its udev rule names
+    /// them, each with every softdep the file has.
+    static func imported(_ files: HostFiles) -> [PersistedFunction] {
+        func own(_ path: FilePath) -> [Substring] {
+            guard let bytes = try? files.read(files.path(path)), Host.isOwn(bytes) else { return [] }
+            return String(decoding: bytes, as: UTF8.self).split(separator: "\n")
+        }
+        let modprobe = own(HostPaths.modprobeConfig.appending("vfioctl.conf"))
+        let rule = own(HostPaths.udevRules.appending("80-vfioctl.rules"))
+        let softdeps = modprobe.compactMap { line -> String? in
+            let words = line.split(separator: " ")
+            guard words.count == 4, words[0] == "softdep", words[2] == "pre:", words[3] == "vfio-pci" else {
+                return nil
+            }
+            return String(words[1])
+        }
+        return modprobe.compactMap { line -> PersistedFunction? in
+            let words = line.split(separator: " ")
+            guard words.count >= 3, words[0] == "#", let address = PCIAddress(String(words[1])),
+                case .ids(let vendor, let device)? = DeviceSelector(String(words[2]))
+            else { return nil }
+            let byAddress = rule.contains { $0.contains("KERNEL==\"\(address)\"") }
+            return PersistedFunction(
+                address: address, vendor: vendor, device: device, method: byAddress ? .override : .ids,
+                softdeps: Host.ordered(Set(softdeps)))
+        }
+        .sorted { $0.address < $1.address }
+    }
+
     /// The state as its file holds it.
     func encoded() throws -> String {
         String(decoding: try JSONCoding.encode(self), as: UTF8.self) + "\n"

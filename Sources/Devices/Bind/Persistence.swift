@@ -105,7 +105,8 @@ extension Host {
         let files = self.files
         let report = try report()
         let state = try PersistState.load(files)
-        var persisted = state?.functions ?? []
+        // Without a state file, what an earlier version wrote is read back, so a persist adds to it.
+        var persisted = state?.functions ?? PersistState.imported(files)
         var notes: [String] = []
         var functions: [PCIAddress] = []
         var chosenMethod: PersistMethod?
