@@ -69,7 +69,9 @@ import Testing
         let fake = try debian(modules: original)
         try fake.write("/etc/modprobe.d/vfioctl.conf", "# an older file the user had\n")
         let host = fake.host
-        _ = try host.applyPersist(try host.planPersist(try gpu(), options: BindOptions(), method: nil, remove: false))
+        let plan = try host.planPersist(try gpu(), options: BindOptions(), method: nil, remove: false)
+        #expect(plan.notes.contains { $0.hasPrefix("/etc/modprobe.d/vfioctl.conf holds a file vfioctl did not write") })
+        _ = try host.applyPersist(plan)
         let removal = try host.planPersist([], options: BindOptions(), method: nil, remove: true)
         _ = try host.applyPersist(removal)
         #expect(read(fake, "/etc/initramfs-tools/modules") == original)

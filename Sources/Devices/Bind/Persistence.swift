@@ -293,6 +293,11 @@ extension Host {
             if let content = wanted.own[path] {
                 plan.files.append(PersistFile(path: path.string, content: content, isShared: false))
                 originals.append(original)
+                if let current, !Self.isOwn(current) {
+                    plan.notes.append(
+                        "\(path) holds a file vfioctl did not write: \(HostPaths.persistState) keeps it, and removing "
+                            + "everything persisted puts it back")
+                }
             } else if let current, !Self.isOwn(current) {
                 continue
             } else if original.existed, let content = original.content {
