@@ -51,7 +51,11 @@ import Testing
         let host = fake.host
         let first = try host.applyPersist(
             try host.planPersist(try gpu(), options: BindOptions(), method: nil, remove: false))
-        #expect(first.written.count == 3)
+        #expect(
+            first.written == [
+                "/etc/vfioctl/persist.json", "/etc/modprobe.d/vfioctl.conf", "/etc/default/grub.d/vfioctl.cfg",
+                "/etc/initramfs-tools/modules",
+            ])
         let second = try host.applyPersist(
             try host.planPersist(try gpu(), options: BindOptions(), method: nil, remove: false))
         #expect(second.written.isEmpty)
@@ -59,18 +63,153 @@ import Testing
     }
 
     @Test(
-        "--remove restores every file byte for byte",
+        "--remove gives back every file byte for byte, the user's file at vfioctl's place included",
         arguments: ["loop\n", "loop", "", "# only comments\n\n"])
     func removeRoundTrip(original: String) throws {
         let fake = try debian(modules: original)
         try fake.write("/etc/modprobe.d/vfioctl.conf", "# an older file the user had\n")
         let host = fake.host
-        _ = try host.applyPersist(try host.planPersist(try gpu(), options: BindOptions(), method: nil, remove: false))
+        let plan = try host.planPersist(try gpu(), options: BindOptions(), method: nil, remove: false)
+        #expect(plan.notes.contains { $0.hasPrefix("/etc/modprobe.d/vfioctl.conf holds a file vfioctl did not write") })
+        _ = try host.applyPersist(plan)
         let removal = try host.planPersist([], options: BindOptions(), method: nil, remove: true)
         _ = try host.applyPersist(removal)
-        #expect(read(fake, "/etc/initramfs-tools/modules") == (original.isEmpty ? nil : original))
+        #expect(read(fake, "/etc/initramfs-tools/modules") == original)
         #expect(read(fake, "/etc/modprobe.d/vfioctl.conf") == "# an older file the user had\n")
+        #expect(!FileManager.default.fileExists(atPath: fake.path("/etc/modprobe.d/vfioctl.conf.bak")))
         #expect(!FileManager.default.fileExists(atPath: fake.path("/etc/default/grub.d/vfioctl.cfg")))
+        #expect(!FileManager.default.fileExists(atPath: fake.path("/etc/vfioctl")))
+    }
+
+    @Test("a second persist adds to the first, and --remove deletes vfioctl's file instead of restoring the first")
+    func secondPersistAdds() throws {
+        let fake = try debian()
+        let host = fake.host
+        _ = try host.applyPersist(try host.planPersist(try gpu(), options: BindOptions(), method: nil, remove: false))
+        let amd = try #require(BindTarget("02:00.0"))
+        let second = try host.planPersist([amd], options: BindOptions(), method: nil, remove: false)
+        #expect(second.functions.map(\.description) == ["0000:02:00.0", "0000:02:00.1"])
+        #expect(second.persisted.count == 6)
+        _ = try host.applyPersist(second)
+        let modprobe = try #require(read(fake, "/etc/modprobe.d/vfioctl.conf"))
+        #expect(modprobe.contains("options vfio-pci ids=1002:67df,1002:aaf0,10de:10f9,10de:1ada,10de:1adb,10de:1f08\n"))
+        #expect(modprobe.contains("softdep amdgpu pre: vfio-pci\nsoftdep radeon pre: vfio-pci\nsoftdep nouveau"))
+        #expect(!FileManager.default.fileExists(atPath: fake.path("/etc/modprobe.d/vfioctl.conf.bak")))
+        let state = try #require(read(fake, "/etc/vfioctl/persist.json"))
+        #expect(state.contains("\"method\" : \"ids\""))
+
+        let removal = try host.planPersist([], options: BindOptions(), method: nil, remove: true)
+        #expect(removal.persisted.isEmpty)
+        let removed = try host.applyPersist(removal)
+        #expect(removed.removed.contains("/etc/modprobe.d/vfioctl.conf"))
+        #expect(removed.removed.last == "/etc/vfioctl")
+        #expect(read(fake, "/etc/modprobe.d/vfioctl.conf") == nil)
+        #expect(read(fake, "/etc/vfioctl/persist.json") == nil)
+    }
+
+    @Test("--remove TARGET takes out that device and its companions and keeps the rest")
+    func removeOne() throws {
+        let fake = try debian()
+        let host = fake.host
+        let nvidia = try gpu()
+        let amd = [try #require(BindTarget("02:00.0"))]
+        _ = try host.applyPersist(try host.planPersist(nvidia, options: BindOptions(), method: nil, remove: false))
+        _ = try host.applyPersist(try host.planPersist(amd, options: BindOptions(), method: nil, remove: false))
+        let plan = try host.planPersist(nvidia, options: BindOptions(), method: nil, remove: true)
+        #expect(plan.functions.count == 4)
+        #expect(plan.persisted.map(\.address.description) == ["0000:02:00.0", "0000:02:00.1"])
+        _ = try host.applyPersist(plan)
+        let modprobe = try #require(read(fake, "/etc/modprobe.d/vfioctl.conf"))
+        #expect(modprobe.contains("options vfio-pci ids=1002:67df,1002:aaf0\n"))
+        #expect(!modprobe.contains("10de:"))
+        #expect(!modprobe.contains("nouveau"))
+        #expect(read(fake, "/etc/initramfs-tools/modules")?.contains("vfio_pci") == true)
+
+        let again = try #require(BindTarget("10de:1f08"))
+        #expect {
+            try host.planPersist([again], options: BindOptions(), method: nil, remove: true)
+        } throws: { error in
+            (error as? DevicesError)?.message
+                == "10de:1f08 is not persisted: the persisted devices are 0000:02:00.0, 0000:02:00.1"
+        }
+        _ = try host.applyPersist(try host.planPersist(amd, options: BindOptions(), method: nil, remove: true))
+        #expect(read(fake, "/etc/modprobe.d/vfioctl.conf") == nil)
+        #expect(
+            read(fake, "/etc/initramfs-tools/modules")
+                == "# List of modules that you want to include in your initramfs.\nloop\n")
+    }
+
+    @Test("persisting by address and then by IDs leaves no udev rule behind")
+    func methodChange() throws {
+        let fake = try debian()
+        let host = fake.host
+        _ = try host.applyPersist(
+            try host.planPersist(try gpu(), options: BindOptions(), method: .override, remove: false))
+        #expect(read(fake, "/etc/udev/rules.d/80-vfioctl.rules")?.contains("KERNEL==\"0000:01:00.3\"") == true)
+        #expect(read(fake, "/etc/modprobe.d/vfioctl.conf")?.contains("ids=") == false)
+        let byIDs = try host.planPersist(try gpu(), options: BindOptions(), method: .ids, remove: false)
+        #expect(byIDs.removals == ["/etc/udev/rules.d/80-vfioctl.rules"])
+        _ = try host.applyPersist(byIDs)
+        #expect(read(fake, "/etc/udev/rules.d/80-vfioctl.rules") == nil)
+        #expect(read(fake, "/etc/modprobe.d/vfioctl.conf")?.contains("ids=10de:") == true)
+        _ = try host.applyPersist(try host.planPersist([], options: BindOptions(), method: nil, remove: true))
+        #expect(!FileManager.default.fileExists(atPath: fake.path("/etc/udev")))
+    }
+
+    @Test("files an earlier vfioctl left with .bak backups: its own go, the user's comes back")
+    func earlierBackups() throws {
+        let fake = try debian()
+        let ours =
+            "# Written by vfioctl persist: vfio-pci takes these devices at boot.\noptions vfio-pci ids=10de:1f08\n"
+        try fake.write("/etc/modprobe.d/vfioctl.conf", ours.replacingOccurrences(of: "1f08", with: "2484"))
+        try fake.write("/etc/modprobe.d/vfioctl.conf.bak", ours)
+        try fake.write("/etc/default/grub.d/vfioctl.cfg", "# Written by vfioctl persist: the IOMMU options.\n")
+        try fake.write("/etc/default/grub.d/vfioctl.cfg.bak", "# the user's own drop-in\n")
+        let host = fake.host
+        let plan = try host.planPersist([], options: BindOptions(), method: nil, remove: true)
+        #expect(
+            plan.removals == [
+                "/etc/modprobe.d/vfioctl.conf.bak", "/etc/modprobe.d/vfioctl.conf",
+                "/etc/default/grub.d/vfioctl.cfg.bak",
+            ])
+        #expect(
+            plan.files == [
+                PersistFile(
+                    path: "/etc/default/grub.d/vfioctl.cfg", content: "# the user's own drop-in\n", isShared: true)
+            ])
+        _ = try host.applyPersist(plan)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fake.path("/etc/modprobe.d")) == [])
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: fake.path("/etc/default/grub.d")) == ["vfioctl.cfg"])
+        #expect(read(fake, "/etc/default/grub.d/vfioctl.cfg") == "# the user's own drop-in\n")
+    }
+
+    @Test("without a state file, the devices an earlier vfioctl persisted are read back, so a persist adds to them")
+    func earlierDevices() throws {
+        let fake = try debian()
+        try fake.write(
+            "/etc/modprobe.d/vfioctl.conf",
+            "# Written by vfioctl persist: vfio-pci takes these devices at boot.\n"
+                + "#   0000:01:00.0 10de:1f08 TU106 [GeForce RTX 2060 Rev. A]\n#   0000:01:00.1 10de:10f9 TU106 Audio\n"
+                + "softdep nvidia pre: vfio-pci\n")
+        try fake.write(
+            "/etc/udev/rules.d/80-vfioctl.rules",
+            "# Written by vfioctl persist: these exact devices go to vfio-pci (driver_override).\n"
+                + "ACTION==\"add\", SUBSYSTEM==\"pci\", KERNEL==\"0000:01:00.1\", ATTR{driver_override}=\"vfio-pci\"\n")
+        let host = fake.host
+        let amd = [try #require(BindTarget("02:00.0"))]
+        let plan = try host.planPersist(amd, options: BindOptions(), method: nil, remove: false)
+        #expect(
+            plan.persisted.map { "\($0.address) \($0.method)" } == [
+                "0000:01:00.0 ids", "0000:01:00.1 override", "0000:02:00.0 ids", "0000:02:00.1 ids",
+            ])
+        #expect(plan.persisted.first?.softdeps == ["nvidia"])
+        _ = try host.applyPersist(plan)
+        #expect(read(fake, "/etc/modprobe.d/vfioctl.conf")?.contains("ids=1002:67df,1002:aaf0,10de:1f08\n") == true)
+        #expect(read(fake, "/etc/udev/rules.d/80-vfioctl.rules")?.contains("KERNEL==\"0000:01:00.1\"") == true)
+        _ = try host.applyPersist(try host.planPersist([], options: BindOptions(), method: nil, remove: true))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fake.path("/etc/modprobe.d")) == [])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fake.path("/etc/udev/rules.d")) == [])
     }
 
     @Test("when another device shares the IDs, the devices are bound by address with a udev rule")

@@ -155,26 +155,4 @@ extension FakeHost {
             "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
                 + "\(interface)\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n")
     }
-
-    /// Every file and link under the tree with its content or target, to prove nothing was written.
-    public func snapshot() throws -> [String: String] {
-        var result: [String: String] = [:]
-        let manager = FileManager.default
-        guard let walker = manager.enumerator(atPath: root) else { return result }
-        while let relative = walker.nextObject() as? String {
-            let path = root + "/" + relative
-            if let target = try? manager.destinationOfSymbolicLink(atPath: path) {
-                result[relative] = "-> " + target
-                continue
-            }
-            var isDirectory: ObjCBool = false
-            guard manager.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
-            if isDirectory.boolValue {
-                result[relative] = "dir"
-            } else if let data = manager.contents(atPath: path) {
-                result[relative] = data.base64EncodedString()
-            }
-        }
-        return result
-    }
 }

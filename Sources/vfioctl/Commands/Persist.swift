@@ -13,8 +13,16 @@ extension VFIOCtl {
                 mkinitcpio; vfio_virqfd only before Linux 6.2) and a GRUB drop-in with the IOMMU options, never \
                 rewriting the user's own settings, then prints the commands that regenerate the initramfs and the \
                 bootloader configuration. When another device shares a vendor:device ID, the devices are bound by \
-                address instead (a udev rule setting driver_override, as driverctl does). Every file is written \
-                atomically with a backup; --remove restores what was there. The devices go through the same guards \
+                address instead (a udev rule setting driver_override, as driverctl does).
+
+                Each persist adds to the earlier ones: /etc/vfioctl/persist.json lists every persisted function \
+                with its method, and every file is rewritten from that whole list (persisting a device again \
+                replaces its method). --remove TARGET… takes out only those devices (a GPU's companions with it \
+                unless --only) and keeps the rest; --remove alone takes out everything: vfioctl's own files are \
+                deleted (never restored from a .bak), a file of the user's that was at their place before is put \
+                back, vfioctl's block leaves the user's files (such as /etc/initramfs-tools/modules), which are \
+                then byte for byte what they were, and the state file and the folders vfioctl created go too. \
+                Every file is written atomically; --dry-run writes nothing. The devices go through the same guards \
                 as bind (the boot GPU, a disk or NIC the host uses, a group left not viable, the IOMMU off are \
                 refused unless --force), since what would hurt the host now hurts it at every boot.
                 """)
@@ -22,7 +30,10 @@ extension VFIOCtl {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: OutputOptions
 
-        @Argument(help: ArgumentHelp("Devices to bind at boot (not needed with --remove).", valueName: "target"))
+        @Argument(
+            help: ArgumentHelp(
+                "Devices to bind at boot; with --remove, the persisted devices to take out (none: all).",
+                valueName: "target"))
         var target: [String] = []
 
         @Option(
@@ -39,7 +50,7 @@ extension VFIOCtl {
         @Flag(name: .long, help: "Persist even what the guards refuse (the boot GPU, a disk in use, the route's NIC).")
         var force = false
 
-        @Flag(name: .long, help: "Take vfioctl's persistence out again.")
+        @Flag(name: .long, help: "Take the named devices out again (none named: all of vfioctl's persistence).")
         var remove = false
 
         @Flag(name: .customLong("dry-run"), help: "Print the files and their content, and change nothing.")
@@ -47,9 +58,7 @@ extension VFIOCtl {
 
         func validate() throws {
             if !remove && target.isEmpty { throw ValidationError("name the devices to persist (or --remove)") }
-            if remove && !target.isEmpty {
-                throw ValidationError("--remove takes no devices: it removes everything vfioctl wrote")
-            }
+            if remove && method != nil { throw ValidationError("--method applies to persisting, not to --remove") }
             for text in target where BindTarget(text) == nil {
                 throw ValidationError("'\(text)' is not a device: use an address, vendor:device or gpu:N")
             }
@@ -67,14 +76,22 @@ extension VFIOCtl {
                     if output.json { return try printJSON(plan) }
                     for file in plan.files { print("--- \(file.path)\n\(file.content)", terminator: "") }
                     for path in plan.removals { print("--- remove \(path)") }
+                    for path in plan.directories { print("--- remove \(path)/ (when empty)") }
                     for command in plan.commands { print("then run: \(command)") }
                     return
                 }
                 let result = try host.applyPersist(plan)
                 for path in result.written { print("wrote \(path)") }
                 for path in result.removed { print("removed \(path)") }
-                if result.written.isEmpty && result.removed.isEmpty { print("nothing changed") }
-                for command in plan.commands { print("then run: \(command)") }
+                if result.written.isEmpty && result.removed.isEmpty {
+                    print("nothing changed")
+                } else {
+                    for command in plan.commands { print("then run: \(command)") }
+                }
+                print(
+                    plan.persisted.isEmpty
+                        ? "persisted: nothing"
+                        : "persisted: " + plan.persisted.map { "\($0.address) (\($0.method))" }.joined(separator: ", "))
             }
         }
     }
