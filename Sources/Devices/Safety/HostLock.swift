@@ -33,6 +33,8 @@ enum HostLock {
                 held.count -= 1
                 if held.count == 0 {
                     locks[key] = nil
+                    // The pid file goes first, while the lock is still held: no later holder's file is removed.
+                    _ = directory.appending("lock.pid").withPlatformString { unlink($0) }
                     _ = flock(held.fd, LOCK_UN)
                     close(held.fd)
                 } else {

@@ -113,6 +113,8 @@ extension VFIOCtl.Hooks {
         /// Checks the guest's PCI hostdevs with the guards a single-GPU hook applies at every start; when libvirt
         /// cannot be asked, says they are checked at the start instead.
         private func checkDevices(_ host: Host) throws {
+            // A sysroot is a closed world: the host's libvirt is asked only when named.
+            if !host.sysroot.isHostRoot && libvirt.connect == nil { return }
             let xml: [UInt8]
             do {
                 xml = try LibvirtConnection(uri: libvirt.uri).inactiveXML(of: guest)
