@@ -47,7 +47,9 @@ enum HostLock {
 
     private static func acquire(_ directory: FilePath, files: HostFiles, timeout: Duration) throws -> Int32 {
         try StateDirectory.make(directory)
-        let fd = directory.withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        // Not close-on-exec: a helper it starts (a driver unbind stuck in the kernel) holds the lock until it ends, so a
+        // killed vfioctl's writer still running keeps `recover` waiting instead of racing it.
+        let fd = directory.withPlatformString { open($0, O_RDONLY | O_DIRECTORY) }
         guard fd >= 0 else { throw DevicesError.read(directory, Errno(rawValue: Glibc.errno)) }
         let deadline = ContinuousClock.now + timeout
         var counted = false
