@@ -24,7 +24,7 @@ same "dry-run changed nothing" "e1000e (null)" "$(driver $nic) $(override $nic)"
 check "bind the e1000e" vfioctl bind "$nic"
 same "the e1000e is on vfio-pci" vfio-pci "$(driver $nic)"
 check "/dev/vfio/$(group $nic) appeared" test -c /dev/vfio/$(group $nic)
-check "the original driver is remembered" grep -q e1000e /run/vfioctl/bindings.json
+check "the journal remembers the original driver" grep -q e1000e /run/vfioctl/journal.json
 check "binding it again is a no-op" sh -c "vfioctl bind $nic | grep -q 'already bound'"
 check "unbind the e1000e" vfioctl unbind "$nic"
 same "the e1000e is back on e1000e with no override" "e1000e (null)" "$(driver $nic) $(override $nic)"
