@@ -58,6 +58,9 @@ public struct XMLFragment: Sendable, Hashable {
         for character in text {
             switch character {
             case "&": result += "&amp;"
+            // A parser reads a raw carriage return as a line feed: written as a reference it survives.
+            case "\r": result += "&#13;"
+            case "\r\n": result += "&#13;\n"
             case "<": result += "&lt;"
             case ">": result += "&gt;"
             case "'" where quote == "'": result += "&apos;"
@@ -88,6 +91,7 @@ public struct XMLEditor: Sendable {
     private var edits: [Edit] = []
     private var closedParents: Set<Int> = []
     private var removedStarts: Set<Int> = []
+    private var coveringRanges: [Range<Int>] = []
 
     /// Starts editing `document`.
     public init(_ document: XMLDocument) {
@@ -137,15 +141,40 @@ public struct XMLEditor: Sendable {
     }
 
     private mutating func add(_ range: Range<Int>, _ text: String) {
+        // An edit inside what is already removed or replaced is moot.
+        let covered = coveringRanges.contains { outer in
+            outer.lowerBound <= range.lowerBound && range.upperBound <= outer.upperBound
+                && !(range.isEmpty && (range.lowerBound == outer.lowerBound || range.lowerBound == outer.upperBound))
+        }
+        guard !covered else { return }
         edits.append(Edit(range: range, text: Array(text.utf8), order: edits.count))
     }
 
+    /// Replaces a range and everything edited inside it.
+    private mutating func cover(_ range: Range<Int>, with text: String) {
+        edits.removeAll { edit in
+            range.lowerBound <= edit.range.lowerBound && edit.range.upperBound <= range.upperBound
+                && !(edit.range.isEmpty
+                    && (edit.range.lowerBound == range.lowerBound || edit.range.lowerBound == range.upperBound))
+        }
+        add(range, text)
+        coveringRanges.append(range)
+    }
+
     /// Replaces an element with a fragment, unless it already reads exactly so.
-    public mutating func replace(_ element: XMLElement, with fragment: XMLFragment) {
+    /// - Returns: whether anything changed.
+    @discardableResult
+    public mutating func replace(_ element: XMLElement, with fragment: XMLFragment) -> Bool {
         let indent = indentation(of: element) ?? ""
         let text = fragment.render(indent: indent, unit: unit, quote: quote)
-        guard document.text(element.range) != text else { return }
-        add(element.range, text)
+        guard document.text(element.range) != text else { return false }
+        cover(element.range, with: text)
+        return true
+    }
+
+    /// Replaces an element with text exactly as given (an earlier version of it); edits inside it are dropped.
+    public mutating func replace(_ element: XMLElement, withText text: String) {
+        cover(element.range, with: text)
     }
 
     /// Inserts a fragment into `parent`: right after `sibling` when given, else as its last child.
@@ -215,9 +244,8 @@ public struct XMLEditor: Sendable {
                 }
             }
         }
-        // Edits inside what goes are moot.
-        edits.removeAll { $0.range.lowerBound >= range.lowerBound && $0.range.upperBound <= range.upperBound }
-        add(range, "")
+        guard !isRemoved(element) else { return }
+        cover(range, with: "")
         removedStarts.insert(element.startTag.lowerBound)
     }
 
