@@ -362,4 +362,44 @@ import Testing
             #expect(try DomainFile.schemaProblem(change.bytes, source: "t") == nil)
         }
     }
+
+    @Test(
+        "empty and self-closing elements attach fills come back as they were, with LF or CR LF line endings",
+        arguments: ["\n", "\r\n"])
+    func emptyElements(_ newline: String) throws {
+        let fake = try FakeHost.guestHost()
+        let source = [
+            "<domain type='kvm'>", "  <name>g</name>", "  <metadata/>", "  <memory unit='GiB'>8</memory>",
+            "  <memoryBacking/>", "  <vcpu>4</vcpu>", "  <cputune></cputune>", "  <os>",
+            "    <type arch='x86_64' machine='q35'>hvm</type>", "  </os>", "  <features/>",
+            "  <cpu mode='host-passthrough'/>", "  <clock offset='localtime'/>", "  <pm/>", "  <devices/>", "</domain>",
+            "",
+        ].joined(separator: newline)
+        let original = try document(source)
+        var request = GuestRequest()
+        request.tuning = .all
+        request.scream = true
+        request.evdev = .init(style: .native)
+        let change = try fake.host.attach(request, to: original, source: "t")
+        #expect(try DomainFile.schemaProblem(change.bytes, source: "t") == nil)
+        let result = text(change)
+        if newline == "\r\n" {
+            #expect(!result.replacingOccurrences(of: "\r\n", with: "").contains("\n"), "a bare LF in a CR LF file")
+        }
+        let merged = try XMLDocument(bytes: change.bytes, source: "t")
+        let detached = try fake.host.detach(request, from: merged, source: "t")
+        #expect(
+            detached.bytes == original.bytes,
+            "\(UnifiedDiff.make(old: original.bytes, new: detached.bytes, oldName: "original", newName: "detached"))")
+        // One part at a time gives the original back as well.
+        var current = merged
+        for part in GuestRequests.tuningParts {
+            current = try XMLDocument(bytes: try fake.host.detach(part, from: current, source: "t").bytes, source: "t")
+        }
+        var rest = GuestRequest()
+        rest.scream = true
+        rest.evdev = .init(style: .native)
+        let last = try fake.host.detach(rest, from: current, source: "t")
+        #expect(last.bytes == original.bytes)
+    }
 }
