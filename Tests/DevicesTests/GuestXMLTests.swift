@@ -203,4 +203,28 @@ enum GuestRequests {
         }
         #expect(!text.contains("vfioctl:ownership"))
     }
+
+    @Test("once a record exists, detach still removes the root port, hostdevs and inputs an older vfioctl added")
+    func recordAfterOlderVersion() throws {
+        let fake = try FakeHost.guestHost()
+        let url = DomainFixtures.directory.deletingLastPathComponent()
+            .appendingPathComponent("legacy/virt-manager-everything.xml")
+        let legacy = try XMLDocument(bytes: Array(try Data(contentsOf: url)), source: "legacy")
+        var smbus = GuestRequest()
+        smbus.hostdevs = [BindTarget("0000:00:1f.3")].compactMap { $0 }
+        let recorded = try XMLDocument(
+            bytes: try fake.host.attach(smbus, to: legacy, source: "legacy").bytes, source: "legacy")
+        var request = try #require(GuestRequests.all().first { $0.0 == "everything" }).1
+        request.hostdevs = smbus.hostdevs
+        let change = try fake.host.detach(request, from: recorded, source: "legacy")
+        #expect(!change.isUnrecorded)
+        #expect(change.unowned == [.lookingGlass, .scream, .hugepages, .pin, .hyperv, .hidden, .smbios, .pm])
+        let text = String(decoding: change.bytes, as: UTF8.self)
+        #expect(!text.contains("<hostdev"))
+        #expect(!text.contains("ua-vfioctl-port"))
+        #expect(!text.contains("vfioctl-kbd") && !text.contains("qemu:commandline") && !text.contains("xmlns:qemu"))
+        #expect(!text.contains("vfioctl:ownership"))
+        #expect(text.contains("<shmem name='looking-glass'>") && text.contains("<hugepages/>"))
+        #expect(try DomainFile.schemaProblem(change.bytes, source: "legacy") == nil)
+    }
 }

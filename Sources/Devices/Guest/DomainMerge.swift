@@ -186,15 +186,20 @@ struct DomainMerger {
             let remaining = commandline.children.filter { child in !goneArguments.contains { $0.range == child.range } }
             // A <qemu:commandline> vfioctl created goes with its last argument (any emptied one, for a domain
             // without a record), and the namespace with the last element that used it.
+            // Only vfioctl's input objects in it: an older vfioctl created it.
+            let onlyVfioctl = commandline.children.allSatisfy { child in
+                let value = child.attribute("value") ?? ""
+                return Self.isEvdevArgument(value) || (value.hasPrefix("-") && goneArguments.contains(child))
+            }
             let created =
-                recordedOwnership == nil
+                recordedOwnership == nil || onlyVfioctl
                 || ownership.shared.contains { $0.kind == .container && $0.path == commandlinePath }
             if remaining.isEmpty && argumentInsertions.isEmpty && created {
                 editor.remove(commandline)
                 ownership.shared.removeAll { $0.path == commandlinePath }
                 let others = domain.children.filter { $0.namespace == qemuNamespace && $0.range != commandline.range }
                 let declared =
-                    recordedOwnership == nil
+                    recordedOwnership == nil || onlyVfioctl
                     || ownership.shared.contains { $0.kind == .attribute && $0.path == namespacePath }
                 if others.isEmpty, declared, let prefix = qemuPrefix {
                     editor.removeAttribute("xmlns:\(prefix)", from: domain)

@@ -25,7 +25,9 @@ extension DomainMerger {
                 guard case .gpu(let address) = part else { return false }
                 return slots.contains(GuestPCIAddress(address.slot))
             }
-            if parts.isEmpty, let slot = slots.min(by: { ($0.bus, $0.slot) < ($1.bus, $1.slot) }) {
+            if parts.isEmpty, !removeUnrecordedPorts(for: slots),
+                let slot = slots.min(by: { ($0.bus, $0.slot) < ($1.bus, $1.slot) })
+            {
                 unowned.append(.gpu(PCIAddress(slot: slot)))
             }
             for part in parts { _ = undo(part) }
@@ -39,8 +41,43 @@ extension DomainMerger {
         if request.scream { simple.append(.scream) }
         if request.evdev != nil { simple.append(.evdev) }
         simple += Self.tuningParts(request.tuning)
-        for part in simple where !undo(part) { unowned.append(part) }
+        for part in simple where !undo(part) {
+            // Inputs an older vfioctl added before the record are vfioctl's by their ids and aliases.
+            if part == .evdev, removeUnrecordedEvdev() { continue }
+            unowned.append(part)
+        }
         closeEmptied()
+    }
+
+    /// Removes root ports an older vfioctl added for a GPU (by their `ua-vfioctl-port-BB-SS` alias) with the
+    /// card's hostdevs on them: vfioctl's beyond doubt, record or not.
+    /// - Returns: whether there were any.
+    mutating func removeUnrecordedPorts(for slots: Set<GuestPCIAddress>) -> Bool {
+        var found = false
+        for controller in devices?.children("controller") ?? [] where controller.attribute("type") == "pci" {
+            guard let alias = controller.child("alias")?.attribute("name"), alias.hasPrefix("ua-vfioctl-port-"),
+                let index = controller.attribute("index").flatMap(GuestPCIAddress.number)
+            else { continue }
+            let onPort = pciHostdevs.filter { source, hostdev in
+                slots.contains(GuestPCIAddress(domain: source.domain, bus: source.bus, slot: source.slot, function: 0))
+                    && hostdev.children("address").contains { GuestPCIAddress($0)?.bus == index }
+            }
+            guard !onPort.isEmpty else { continue }
+            for (_, hostdev) in onPort { editor.remove(hostdev) }
+            editor.remove(controller)
+            found = true
+        }
+        return found
+    }
+
+    /// Removes the evdev objects and inputs with vfioctl's ids and aliases.
+    /// - Returns: whether there were any.
+    mutating func removeUnrecordedEvdev() -> Bool {
+        let objects = arguments.filter { Self.isEvdevArgument($0.attribute("value") ?? "") }
+        let inputs = nativeEvdevInputs
+        removeArguments(matching: Self.isEvdevArgument)
+        for input in inputs { editor.remove(input) }
+        return !objects.isEmpty || !inputs.isEmpty
     }
 
     /// The tuning parts a request names, in attach's order.
@@ -118,13 +155,7 @@ extension DomainMerger {
         }
         if request.lookingGlass != nil { unowned.append(.lookingGlass) }
         if request.scream { unowned.append(.scream) }
-        if request.evdev != nil {
-            let objects = arguments.filter { Self.isEvdevArgument($0.attribute("value") ?? "") }
-            let inputs = nativeEvdevInputs
-            if objects.isEmpty && inputs.isEmpty { unowned.append(.evdev) }
-            removeArguments(matching: Self.isEvdevArgument)
-            for input in inputs { editor.remove(input) }
-        }
+        if request.evdev != nil, !removeUnrecordedEvdev() { unowned.append(.evdev) }
         unowned += Self.tuningParts(request.tuning)
         // A <devices> left with nothing in it goes too (libvirt reads a missing one as an empty one).
         if let devices, !devices.children.isEmpty, devices.children.allSatisfy(editor.isRemoved),
