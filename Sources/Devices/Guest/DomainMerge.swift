@@ -184,9 +184,9 @@ struct DomainMerger {
         }
         if let commandline, !goneArguments.isEmpty {
             let remaining = commandline.children.filter { child in !goneArguments.contains { $0.range == child.range } }
-            // A <qemu:commandline> vfioctl created goes with its last argument (any emptied one, for a domain
-            // without a record), and the namespace with the last element that used it.
-            // Only vfioctl's input objects in it: an older vfioctl created it.
+            // A <qemu:commandline> vfioctl created goes with its last argument (so does any emptied one in a
+            // domain without a record, and one that held only vfioctl's input objects, which an older vfioctl
+            // created), and the namespace with the last element that used it.
             let onlyVfioctl = commandline.children.allSatisfy { child in
                 let value = child.attribute("value") ?? ""
                 return Self.isEvdevArgument(value) || (value.hasPrefix("-") && goneArguments.contains(child))
