@@ -402,4 +402,28 @@ import Testing
         let last = try fake.host.detach(rest, from: current, source: "t")
         #expect(last.bytes == original.bytes)
     }
+
+    @Test("detach puts back a value attach changed, unless it was changed again by hand since")
+    func changedSince() throws {
+        let fake = try FakeHost.guestHost()
+        let original = try DomainFixtures.document("virt-manager")
+        var request = GuestRequest()
+        request.tuning = .init(pin: true, vcpus: 6)
+        let change = try fake.host.attach(request, to: original, source: "t")
+        let result = text(change)
+        #expect(result.contains("<vcpu placement='static'>6</vcpu>"))
+        #expect(
+            result.contains(
+                "<vfioctl:changed path='vcpu' wrote=\"&lt;vcpu placement='static'&gt;6&lt;/vcpu&gt;\">&lt;vcpu "
+                    + "placement='static'&gt;8&lt;/vcpu&gt;</vfioctl:changed>"))
+        let untouched = try fake.host.detach(request, from: try document(result), source: "t")
+        #expect(untouched.bytes == original.bytes)
+        let edited = result.replacingOccurrences(of: ">6</vcpu>", with: ">10</vcpu>")
+        let detached = try fake.host.detach(request, from: try document(edited), source: "t")
+        let after = text(detached)
+        #expect(after.contains("<vcpu placement='static'>10</vcpu>"))
+        #expect(!after.contains("vfioctl:ownership"))
+        #expect(
+            detached.notes.contains { $0.hasPrefix("<vcpu> (line ") && $0.contains("changed since vfioctl set it") })
+    }
 }

@@ -116,7 +116,18 @@ extension DomainMerger {
     mutating func changeElement(_ element: XMLElement, to fragment: XMLFragment) {
         guard !Self.matches(element, fragment) else { return }
         let before = document.text(element.range)
-        if editor.replace(element, with: fragment) { record(Record(.changed, path(of: element), previous: before)) }
+        guard editor.replace(element, with: fragment) else { return }
+        let wrote = fragment.render(indent: "", unit: editor.unit, quote: editor.quote)
+        record(Record(.changed, path(of: element), previous: before, wrote: wrote))
+    }
+
+    /// Whether two elements say the same: names, attributes in any order, children and text.
+    static func same(_ a: XMLElement, _ b: XMLElement) -> Bool {
+        guard a.name == b.name, a.attributes.count == b.attributes.count,
+            b.attributes.allSatisfy({ a.attribute($0.name) == $0.value }), a.children.count == b.children.count
+        else { return false }
+        if a.children.isEmpty { return a.text.trimmingWhitespace() == b.text.trimmingWhitespace() }
+        return zip(a.children, b.children).allSatisfy { same($0, $1) }
     }
 
     /// Whether an element says what a fragment says: the same name, attributes in any order, children and text.
@@ -185,7 +196,17 @@ extension DomainMerger {
             guard let element = element(at: record.path) else { continue }
             switch record.kind {
             case .added: editor.remove(element)
-            case .changed: editor.replace(element, withText: record.previous ?? "")
+            case .changed:
+                // An element changed again since (by hand) is the user's now.
+                if let wrote = record.wrote, let written = try? XMLDocument(bytes: Array(wrote.utf8), source: "record"),
+                    !Self.same(element, written.root)
+                {
+                    notes.append(
+                        "<\(element.qualifiedName)> (line \(element.line)) was changed since vfioctl set it: kept as "
+                            + "it is; its earlier version was \(record.previous ?? "")")
+                    continue
+                }
+                editor.replace(element, withText: record.previous ?? "")
             case .attribute: if let name = record.attribute { editor.removeAttribute(name, from: element) }
             case .container, .opened: break
             }

@@ -157,7 +157,8 @@ struct DomainOwnership: Equatable {
     enum Kind: String, CaseIterable {
         /// vfioctl added the element: detach removes it.
         case added
-        /// vfioctl changed the element: detach puts back `previous`, its earlier bytes.
+        /// vfioctl changed the element to `wrote`: detach puts back `previous`, its earlier bytes, unless the
+        /// element no longer says what vfioctl wrote.
         case changed
         /// vfioctl added the attribute `attribute` to the element: detach removes it.
         case attribute
@@ -174,12 +175,16 @@ struct DomainOwnership: Equatable {
         var path: ElementPath
         var attribute: String?
         var previous: String?
+        var wrote: String?
 
-        init(_ kind: Kind, _ path: ElementPath, attribute: String? = nil, previous: String? = nil) {
+        init(
+            _ kind: Kind, _ path: ElementPath, attribute: String? = nil, previous: String? = nil, wrote: String? = nil
+        ) {
             self.kind = kind
             self.path = path
             self.attribute = attribute
             self.previous = previous
+            self.wrote = wrote
         }
     }
 
@@ -223,7 +228,8 @@ struct DomainOwnership: Equatable {
             let path = element.attribute("path").flatMap(ElementPath.init(parsing:))
         else { return nil }
         switch kind {
-        case .changed, .opened: return Record(kind, path, previous: element.text)
+        case .changed: return Record(kind, path, previous: element.text, wrote: element.attribute("wrote"))
+        case .opened: return Record(kind, path, previous: element.text)
         case .attribute:
             guard let name = element.attribute("name") else { return nil }
             return Record(kind, path, attribute: name)
@@ -234,15 +240,16 @@ struct DomainOwnership: Equatable {
     /// The records of a part.
     func records(of part: GuestPart) -> [Record] { parts.first { $0.part == part }?.records ?? [] }
 
-    /// Adds a record to a part, unless the part already has one for that element (the first one keeps the
-    /// original bytes).
+    /// Adds a record to a part, unless the part already has one for that element: the first one keeps the
+    /// original bytes, and takes what was written last.
     mutating func add(_ record: Record, to part: GuestPart) {
         if let index = parts.firstIndex(where: { $0.part == part }) {
-            guard
-                !parts[index].records.contains(where: {
-                    $0.kind == record.kind && $0.path == record.path && $0.attribute == record.attribute
-                })
-            else { return }
+            if let existing = parts[index].records.firstIndex(where: {
+                $0.kind == record.kind && $0.path == record.path && $0.attribute == record.attribute
+            }) {
+                if record.wrote != nil { parts[index].records[existing].wrote = record.wrote }
+                return
+            }
             parts[index].records.append(record)
         } else {
             parts.append(Part(part: part, records: [record]))
@@ -282,7 +289,8 @@ struct DomainOwnership: Equatable {
         let shared = normalized.shared
         func fragment(_ record: Record) -> XMLFragment {
             XMLFragment(
-                "vfioctl:" + record.kind.rawValue, ["path": record.path.description, "name": record.attribute],
+                "vfioctl:" + record.kind.rawValue,
+                ["path": record.path.description, "name": record.attribute, "wrote": record.wrote],
                 text: record.previous)
         }
         var children = parts.map { part in
