@@ -39,31 +39,32 @@ extension HostIO {
 }
 
 /// The real thing: file operations that the running kernel answers.
+///
+/// Under a sysroot other than `/` every path is resolved inside that tree (symbolic links included), and no
+/// program of the running host is started: the tree is another system, not this one.
 public struct LiveHostIO: HostIO {
-    /// Creates the live implementation.
-    public init() {}
+    /// Where paths are resolved.
+    public let sysroot: Sysroot
 
-    /// Reads a whole attribute; nil when it does not exist.
-    public func read(_ path: FilePath) throws -> [UInt8]? {
-        guard let fd = try openForReading(path) else { return nil }
-        defer { close(fd) }
-        var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                let errno = Errno(rawValue: Glibc.errno)
-                if errno == .interrupted { continue }
-                throw DevicesError.read(path, errno)
-            }
-            if n == 0 { return result }
-            result.append(contentsOf: chunk[0..<n])
-        }
+    /// Creates the live implementation for paths under `sysroot`.
+    public init(sysroot: Sysroot = .host) {
+        self.sysroot = sysroot
     }
 
-    /// Writes in a child process and stops waiting after `timeout`: a write stuck in the kernel leaves only that
-    /// child behind, and vfioctl reports it.
+    /// Reads a whole attribute or file of at most 16 MiB (a ROM, a domain); nil when it does not exist.
+    /// - Throws: `DevicesError` naming the path when it is not a regular file or is larger.
+    public func read(_ path: FilePath) throws -> [UInt8]? {
+        guard let fd = try sysroot.openForReading(path) else { return nil }
+        defer { close(fd) }
+        return try readAll(fd, path: path, limit: ReadLimit.rom, what: "a ROM or kernel attribute")
+    }
+
+    /// Writes in a child process and stops waiting after `timeout`.
+    ///
+    /// A write stuck in the kernel leaves only that child behind, and vfioctl reports it. Under another sysroot there is no kernel behind the file, and no
+    /// host program is run: the write is a plain one.
     public func write(_ bytes: [UInt8], to path: FilePath, timeout: Duration) throws {
+        guard sysroot.isHostRoot else { return try write(bytes, to: path) }
         let text = String(decoding: bytes, as: UTF8.self)
         let result = try ChildProcess.run(
             "/bin/sh", ["-c", "printf '%s' \"$1\" > \"$2\"", "sh", text, path.string], timeout: timeout)
@@ -84,7 +85,15 @@ public struct LiveHostIO: HostIO {
     }
 
     /// Runs `modprobe NAME`.
+    /// - Throws: `DevicesError` (`.unavailable`) under a sysroot other than `/`: the host's modprobe would load
+    ///   the module into the running kernel, not the tree's.
     public func loadModule(_ name: String) throws {
+        guard sysroot.isHostRoot else {
+            throw DevicesError(
+                code: .unavailable,
+                message: "cannot load the \(name) module for the tree at \(sysroot): the running host's modprobe "
+                    + "is never run for another root; load it in that system")
+        }
         let result = try ChildProcess.run("/sbin/modprobe", [name], timeout: .seconds(60))
         guard case .exited(0, _) = result else {
             var detail = "timed out"
@@ -98,7 +107,7 @@ public struct LiveHostIO: HostIO {
     /// Writes `bytes` to an existing attribute in one `write(2)`, opened as the shell's `>` opens it (truncating,
     /// which sysfs ignores and a plain file needs), but never creating it.
     public func write(_ bytes: [UInt8], to path: FilePath) throws {
-        let fd = path.withPlatformString { open($0, O_WRONLY | O_TRUNC | O_CLOEXEC) }
+        let fd = sysroot.open(path, O_WRONLY | O_TRUNC)
         if fd < 0 { throw DevicesError.write(path, Errno(rawValue: Glibc.errno)) }
         defer { close(fd) }
         while true {

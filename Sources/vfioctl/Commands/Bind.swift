@@ -77,7 +77,7 @@ extension VFIOCtl {
                     for step in plan.steps { print(step.description) }
                     return
                 }
-                let outcomes = try host.bind(plan, options: options)
+                let outcomes = try host.bind(plan, options: options, io: host.io)
                 if output.json { return try printJSON(outcomes) }
                 printOutcomes(outcomes)
             }
@@ -114,7 +114,7 @@ extension VFIOCtl {
                     for step in plan.steps { print(step.description) }
                     return
                 }
-                let outcomes = try host.unbind(plan.functions)
+                let outcomes = try host.unbind(plan.functions, io: host.io)
                 if output.json {
                     try printJSON(outcomes)
                 } else {
