@@ -55,7 +55,8 @@ struct BindingState: Codable {
 
     func save(_ files: HostFiles) throws {
         try AtomicFile.write(
-            JSONCoding.encode(self), to: files.path(HostPaths.bindingState), mode: 0o644, backup: false)
+            JSONCoding.encode(self), to: files.path(HostPaths.bindingState), mode: 0o644, backup: false,
+            within: files.sysroot)
     }
 }
 

@@ -230,7 +230,8 @@ extension Host {
         var written: [String] = []
         for file in plan.files {
             let outcome = try AtomicFile.write(
-                Array(file.content.utf8), to: files.path(FilePath(file.path)), mode: 0o644, backup: !file.isShared)
+                Array(file.content.utf8), to: files.path(FilePath(file.path)), mode: 0o644, backup: !file.isShared,
+                within: files.sysroot)
             if !outcome.unchanged { written.append(file.path) }
         }
         var removed: [String] = []
@@ -238,11 +239,11 @@ extension Host {
             let rooted = files.path(FilePath(path))
             let backup = rooted.removingLastComponent().appending((rooted.lastComponent?.string ?? "") + ".bak")
             if files.entryExists(backup) {
-                guard rename(backup.string, rooted.string) == 0 else {
+                guard files.rename(backup, rooted) == 0 else {
                     throw DevicesError.write(rooted, Errno(rawValue: errno))
                 }
             } else {
-                guard unlink(rooted.string) == 0 else { throw DevicesError.write(rooted, Errno(rawValue: errno)) }
+                guard files.unlink(rooted) == 0 else { throw DevicesError.write(rooted, Errno(rawValue: errno)) }
             }
             removed.append(path)
         }

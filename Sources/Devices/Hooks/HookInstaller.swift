@@ -140,12 +140,12 @@ extension Host {
         for file in plan.files {
             let outcome = try AtomicFile.write(
                 Array(file.content.utf8), to: files.path(FilePath(file.path)), mode: file.mode,
-                backup: FilePath(file.path) == HostPaths.libvirtQEMUHook)
+                backup: FilePath(file.path) == HostPaths.libvirtQEMUHook, within: files.sysroot)
             if !outcome.unchanged { written.append(file.path) }
         }
         for path in plan.removals {
             let rooted = files.path(FilePath(path))
-            guard unlink(rooted.string) == 0 || errno == ENOENT else {
+            guard files.unlink(rooted) == 0 || errno == ENOENT else {
                 throw DevicesError.write(rooted, Errno(rawValue: errno))
             }
         }

@@ -114,7 +114,7 @@ extension Host {
                 message: "\(source) is not a usable ROM for \(address): " + check.problems.joined(separator: "; "))
         }
         let hostPath = Self.installedROMPath(vendor: ids.vendor, device: ids.device, address: address)
-        let outcome = try AtomicFile.write(bytes, to: files.path(hostPath), mode: 0o644)
+        let outcome = try AtomicFile.write(bytes, to: files.path(hostPath), mode: 0o644, within: files.sysroot)
         return ROMInstallation(
             path: hostPath.string, backup: outcome.backup.map { files.hostPath($0).string },
             unchanged: outcome.unchanged,
