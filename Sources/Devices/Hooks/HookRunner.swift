@@ -98,7 +98,8 @@ struct HookSteps {
     }
 
     func save() throws {
-        try AtomicFile.write(JSONCoding.encode(state), to: statePath, mode: 0o600, backup: false)
+        try AtomicFile.write(
+            JSONCoding.encode(state), to: statePath, mode: 0o600, backup: false, within: host.sysroot)
     }
 
     // MARK: Prepare
@@ -141,25 +142,18 @@ struct HookSteps {
     }
 
     mutating func reserveHugepages(_ domain: XMLElement) throws {
-        guard let kib = DomainMerger.memoryKiB(of: domain) else {
+        guard let kib = try DomainMerger.memoryKiB(of: domain) else {
             throw DevicesError(code: .invalidData, message: "\(guest) has no <memory> to size its hugepages by")
         }
         let page = domain.child("memoryBacking")?.child("hugepages")?.child("page")
-        var pageKiB = 2048
-        if let page, let size = page.attribute("size").flatMap({ Int($0) }) {
-            switch (page.attribute("unit") ?? "KiB").lowercased() {
-            case "g", "gib": pageKiB = size * 1024 * 1024
-            case "m", "mib": pageKiB = size * 1024
-            default: pageKiB = size
-            }
-        }
+        let pageKiB = try page.map(DomainMerger.pageKiB(of:)) ?? 2048
         let directory = HostPaths.hugepages.appending("hugepages-\(pageKiB)kB")
         let countFile = directory.appending("nr_hugepages")
         guard let current = try files.readText(files.path(countFile)).flatMap({ Int($0) }) else {
             throw DevicesError(code: .unavailable, message: "the host has no \(pageKiB) KiB hugepages (\(countFile))")
         }
         let free = try files.readText(files.path(directory.appending("free_hugepages"))).flatMap { Int($0) } ?? 0
-        let needed = (kib + pageKiB - 1) / pageKiB
+        let needed = kib / pageKiB + (kib % pageKiB == 0 ? 0 : 1)
         guard free < needed else {
             log("\(guest): \(free) hugepages of \(pageKiB) KiB are free, \(needed) needed: nothing to reserve")
             return
@@ -167,7 +161,12 @@ struct HookSteps {
         // Freeing the page cache and compacting memory first makes room for large pages.
         try? io.write("3", to: files.path(HostPaths.dropCaches))
         try? io.write("1", to: files.path(HostPaths.compactMemory))
-        let target = current + needed - free
+        let (target, overflow) = current.addingReportingOverflow(needed - max(free, 0))
+        guard !overflow, current >= 0 else {
+            throw DevicesError(
+                code: .invalidData,
+                message: "\(countFile) holds \(current): \(needed) more hugepages cannot be added to that count")
+        }
         state.hugepagesFile = countFile.string
         state.hugepagesBefore = current
         try save()
@@ -319,7 +318,7 @@ struct HookSteps {
                 }
             }
         }
-        _ = statePath.withPlatformString { unlink($0) }
+        _ = files.unlink(statePath)
         state = HookState()
         guard problems.isEmpty else {
             throw DevicesError(
