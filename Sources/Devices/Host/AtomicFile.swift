@@ -203,18 +203,32 @@ public enum AtomicFile {
                 let fd = candidate.withCString {
                     openat(directoryFD, $0, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
                 }
+                // The lock, held until the file is renamed or removed, marks a live writer for removeLeftovers.
+                // Another run's clean-up may have taken the file between its creation and the lock: then the
+                // name no longer leads to it, and another name is tried.
                 if fd >= 0 {
-                    name = candidate
-                    path = directory.appending(candidate)
-                    self.fd = fd
-                    break
+                    _ = flock(fd, LOCK_EX)
+                    var mine = stat()
+                    var named = stat()
+                    let kept =
+                        fstat(fd, &mine) == 0
+                        && candidate.withCString { fstatat(directoryFD, $0, &named, AT_SYMLINK_NOFOLLOW) } == 0
+                        && mine.st_dev == named.st_dev && mine.st_ino == named.st_ino
+                    if kept {
+                        name = candidate
+                        path = directory.appending(candidate)
+                        self.fd = fd
+                        break
+                    }
+                    close(fd)
+                    attempt += 1
+                    guard attempt < 100 else { throw DevicesError.write(directory, .resourceBusy) }
+                    continue
                 }
                 let errno = Errno(rawValue: Glibc.errno)
                 attempt += 1
                 guard errno == .fileExists, attempt < 100 else { throw DevicesError.write(directory, errno) }
             }
-            // Held until the file is renamed or removed: the mark of a live writer for removeLeftovers.
-            _ = flock(fd, LOCK_EX)
         }
 
         /// Writes the content, owner and permissions, then flushes it to disk.
