@@ -38,6 +38,8 @@ let package = Package(
             name: "CVirt",
             providers: [.apt(["libvirt-dev"])]
         ),
+        // Headers only: system calls glibc has no wrapper for (openat2).
+        .systemLibrary(name: "CLinux"),
         .target(
             name: "Devices",
             dependencies: [
@@ -46,6 +48,7 @@ let package = Package(
                 "CEvdev",
                 "CXML",
                 "CVirt",
+                "CLinux",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),

@@ -32,6 +32,7 @@ typedef struct {
     size_t count;
     size_t capacity;
     int failed;
+    int refused;    // the input was refused (a DOCTYPE declaring entities), not malformed
     char message[512];
     int line;
     int column;
@@ -88,6 +89,27 @@ static inline void cxml_error(void *userData, xmlErrorPtr error) {
     state->column = error->int2;
 }
 
+// Domain XML never declares entities, and an entity that expands to others (a "billion laughs") would cost
+// gigabytes: the first declaration stops the parse.
+static inline void cxml_entity_decl(void *ctx, const xmlChar *name, int type, const xmlChar *publicId,
+                                    const xmlChar *systemId, xmlChar *content) {
+    (void)type;
+    (void)publicId;
+    (void)systemId;
+    (void)content;
+    xmlParserCtxtPtr ctxt = (xmlParserCtxtPtr)ctx;
+    cxml_state *state = (cxml_state *)ctxt->_private;
+    if (!state->refused) {
+        state->refused = 1;
+        state->failed = 1;
+        snprintf(state->message, sizeof state->message, "the DOCTYPE declares the entity '%s'",
+                 name ? (const char *)name : "");
+        state->line = ctxt->input ? ctxt->input->line : 0;
+        state->column = ctxt->input ? ctxt->input->col : 0;
+    }
+    xmlStopParser(ctxt);
+}
+
 // Parses `length` bytes into a tree, recording element offsets in `state`. Returns the document, or NULL with
 // the first error in `state`. Entities are not loaded from outside, and no network access is made.
 static inline xmlDocPtr cxml_parse(const char *bytes, int length, cxml_state *state) {
@@ -101,6 +123,7 @@ static inline xmlDocPtr cxml_parse(const char *bytes, int length, cxml_state *st
     }
     ctxt->sax->startElementNs = cxml_start;
     ctxt->sax->endElementNs = cxml_end;
+    ctxt->sax->entityDecl = cxml_entity_decl;
     // Errors go to the thread's structured handler below, with `state` as its data (the SAX handler's own
     // serror would be called with the parser context instead).
     ctxt->sax->serror = NULL;

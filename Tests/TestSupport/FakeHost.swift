@@ -110,7 +110,8 @@ public final class FakeHost: @unchecked Sendable {
         try FileManager.default.createDirectory(
             atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try? FileManager.default.removeItem(atPath: full)
-        let destination = target.hasPrefix("/") ? path(target) : target
+        // Relative, as the kernel makes sysfs links: the tree can move, and links resolve inside it.
+        let destination = target.hasPrefix("/") ? relativeLink(from: hostPath, to: target) : target
         try FileManager.default.createSymbolicLink(atPath: full, withDestinationPath: destination)
     }
 
@@ -229,4 +230,15 @@ public final class FakeHost: @unchecked Sendable {
         \t80  Serial bus controller
 
         """
+}
+
+/// The relative target of a link at `link` to `target`, both absolute paths in one tree.
+public func relativeLink(from link: String, to target: String) -> String {
+    let from = link.split(separator: "/").dropLast()
+    let to = target.split(separator: "/")
+    var common = 0
+    while common < from.count, common < to.count, from[from.startIndex + common] == to[common] { common += 1 }
+    let up = Array(repeating: "..", count: from.count - common)
+    let parts = up + to[common...].map(String.init)
+    return parts.isEmpty ? "." : parts.joined(separator: "/")
 }

@@ -202,9 +202,14 @@ public final class FakeKernel: HostIO, @unchecked Sendable {
         }
         let driverDir = (root ?? "") + "/sys/bus/pci/drivers/\(driver)"
         try FileManager.default.createDirectory(atPath: driverDir, withIntermediateDirectories: true)
-        try FileManager.default.createSymbolicLink(atPath: device(address) + "/driver", withDestinationPath: driverDir)
+        let deviceLink = URL(fileURLWithPath: device(address)).resolvingSymlinksInPath().path + "/driver"
+        try FileManager.default.createSymbolicLink(
+            atPath: deviceLink, withDestinationPath: relativeLink(from: deviceLink, to: driverDir))
         try? FileManager.default.createSymbolicLink(
-            atPath: driverDir + "/" + address, withDestinationPath: device(address))
+            atPath: driverDir + "/" + address,
+            withDestinationPath: relativeLink(
+                from: driverDir + "/" + address,
+                to: URL(fileURLWithPath: device(address)).resolvingSymlinksInPath().path))
         if driver == "vfio-pci", let group = group(address) {
             try FileManager.default.createDirectory(
                 atPath: (root ?? "") + "/dev/vfio", withIntermediateDirectories: true)

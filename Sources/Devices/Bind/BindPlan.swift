@@ -107,9 +107,10 @@ extension Host {
     ///   - io: the kernel (asked whether block devices are claimed).
     /// - Returns: the plan, with every write in order.
     /// - Throws: `GuardFailure` with every refusal, or `DevicesError` naming a target that cannot be bound.
-    public func planBind(_ targets: [BindTarget], options: BindOptions, io: any HostIO = LiveHostIO()) throws
+    public func planBind(_ targets: [BindTarget], options: BindOptions, io: (any HostIO)? = nil) throws
         -> BindPlan
     {
+        let io = io ?? self.io
         let report = try report()
         var byAddress: [PCIAddress: PCIDevice] = [:]
         for device in report.devices { byAddress[device.address] = device }

@@ -69,8 +69,8 @@ extension Host {
     ///   - io: the kernel-attribute access.
     /// - Returns: what happened to each function.
     /// - Throws: `BindFailure` with the first error and where every function ended up.
-    public func bind(_ plan: BindPlan, options: BindOptions, io: any HostIO = LiveHostIO()) throws -> [FunctionOutcome]
-    {
+    public func bind(_ plan: BindPlan, options: BindOptions, io: (any HostIO)? = nil) throws -> [FunctionOutcome] {
+        let io = io ?? self.io
         do {
             return try HostLock.withLock(files, timeout: options.lockTimeout) {
                 try bindHoldingLock(plan, options: options, io: io)
@@ -283,9 +283,10 @@ extension Host {
     /// - Returns: where each function ended up.
     /// - Throws: `DevicesError` when the journal cannot be read or written, or the lock is not free in time.
     public func unbind(
-        _ functions: [PCIAddress], io: any HostIO = LiveHostIO(), lockTimeout: Duration = .seconds(30)
+        _ functions: [PCIAddress], io: (any HostIO)? = nil, lockTimeout: Duration = .seconds(30)
     ) throws -> [FunctionOutcome] {
-        try HostLock.withLock(files, timeout: lockTimeout) {
+        let io = io ?? self.io
+        return try HostLock.withLock(files, timeout: lockTimeout) {
             var journal = try Journal.load(files)
             var outcomes: [FunctionOutcome] = []
             for address in functions {

@@ -104,8 +104,9 @@ extension Host {
     /// - Throws: `DevicesError` for unknown targets, targets that are not persisted, and unreadable files.
     public func planPersist(
         _ targets: [BindTarget], options: BindOptions, method: PersistMethod?, remove: Bool,
-        io: any HostIO = LiveHostIO()
+        io: (any HostIO)? = nil
     ) throws -> PersistPlan {
+        let io = io ?? self.io
         let files = self.files
         let report = try report()
         let state = try PersistState.load(files)
@@ -445,16 +446,16 @@ extension Host {
         let files = self.files
         var written: [String] = []
         for file in plan.files {
-            let rooted = files.path(FilePath(file.path))
-            var info = stat()
-            let mode = file.isShared && stat(rooted.string, &info) == 0 ? info.st_mode & 0o7777 : 0o644
-            let outcome = try AtomicFile.write(Array(file.content.utf8), to: rooted, mode: mode, backup: false)
+            // An existing file keeps its owner and permissions; vfioctl's own files start as 0644.
+            let outcome = try AtomicFile.write(
+                Array(file.content.utf8), to: files.path(FilePath(file.path)), mode: 0o644, backup: false,
+                within: files.sysroot)
             if !outcome.unchanged { written.append(file.path) }
         }
         var removed: [String] = []
         for path in plan.removals {
             let rooted = files.path(FilePath(path))
-            guard unlink(rooted.string) == 0 else {
+            guard files.unlink(rooted) == 0 else {
                 let error = Errno(rawValue: errno)
                 if error == .noSuchFileOrDirectory { continue }
                 throw DevicesError.write(rooted, error)
@@ -463,7 +464,7 @@ extension Host {
         }
         for path in plan.directories {
             let rooted = files.path(FilePath(path))
-            guard rmdir(rooted.string) == 0 else {
+            guard files.rmdir(rooted) == 0 else {
                 let error = Errno(rawValue: errno)
                 // A folder that now holds files of the user's (or is gone) stays as it is.
                 if error == .directoryNotEmpty || error == .noSuchFileOrDirectory || error == .fileExists { continue }

@@ -513,12 +513,13 @@ struct DomainMerger {
     /// The size of a `<shmem>` in MiB, from its `<size unit>`.
     static func sizeMiB(of shmem: XMLElement) -> Int? {
         guard let size = shmem.child("size"), let value = Int(size.text.trimmingWhitespace()) else { return nil }
+        // A size that does not fit in 64 bits is no size vfioctl knows (never a crash).
         switch (size.attribute("unit") ?? "b").lowercased() {
         case "m", "mib": return value
         case "k", "kib": return value / 1024
-        case "g", "gib": return value * 1024
+        case "g", "gib": return value.multipliedReportingOverflow(by: 1024).overflow ? nil : value * 1024
         case "b", "bytes": return value / (1024 * 1024)
-        case "mb": return value * 1_000_000 / (1024 * 1024)
+        case "mb": return value / (1024 * 1024) * 1_000_000 + value % (1024 * 1024) * 1_000_000 / (1024 * 1024)
         default: return nil
         }
     }

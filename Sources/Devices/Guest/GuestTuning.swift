@@ -49,24 +49,67 @@ extension DomainMerger {
     }
 
     /// The memory given to the guest in KiB, from `<memory>`.
-    var memoryKiB: Int? { Self.memoryKiB(of: domain) }
+    var memoryKiB: Int? { get throws { try Self.memoryKiB(of: domain) } }
 
     /// The memory a domain gives its guest in KiB, from `<memory>`.
-    static func memoryKiB(of domain: XMLElement) -> Int? {
-        guard let memory = domain.child("memory"), let value = Int(memory.text.trimmingWhitespace()) else { return nil }
-        let factor: Int
-        switch (memory.attribute("unit") ?? "KiB").lowercased() {
-        case "b", "bytes": return value / 1024
-        case "k", "kib": factor = 1
-        case "m", "mib": factor = 1024
-        case "g", "gib": factor = 1024 * 1024
-        case "t", "tib": factor = 1024 * 1024 * 1024
-        case "kb": return value * 1000 / 1024
-        case "mb": return value * 1_000_000 / 1024
-        case "gb": return value * 1_000_000_000 / 1024
+    /// - Throws: `DevicesError` (`.invalidData`) quoting the element when the size does not fit in 64 bits of KiB.
+    static func memoryKiB(of domain: XMLElement) throws -> Int? {
+        guard let memory = domain.child("memory") else { return nil }
+        let text = memory.text.trimmingWhitespace()
+        let unit = memory.attribute("unit") ?? "KiB"
+        let element = "<memory unit='\(unit)'>\(text)</memory>"
+        guard let value = Int(text) else {
+            guard !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+            throw DevicesError(code: .invalidData, message: "\(element) is too large to count: give the real size")
+        }
+        guard value >= 0 else {
+            throw DevicesError(code: .invalidData, message: "\(element) is negative: give the real size")
+        }
+        let (multiplier, divisor): (Int, Int)
+        switch unit.lowercased() {
+        case "b", "bytes": (multiplier, divisor) = (1, 1024)
+        case "k", "kib": (multiplier, divisor) = (1, 1)
+        case "m", "mib": (multiplier, divisor) = (1 << 10, 1)
+        case "g", "gib": (multiplier, divisor) = (1 << 20, 1)
+        case "t", "tib": (multiplier, divisor) = (1 << 30, 1)
+        case "kb": (multiplier, divisor) = (1000, 1024)
+        case "mb": (multiplier, divisor) = (1_000_000, 1024)
+        case "gb": (multiplier, divisor) = (1_000_000_000, 1024)
         default: return nil
         }
-        return value * factor
+        let (product, overflow) = value.multipliedReportingOverflow(by: multiplier)
+        guard !overflow else {
+            throw DevicesError(
+                code: .invalidData,
+                message: "\(element) is more than \(Int.max) \(unit == "KiB" ? "KiB" : "units"): "
+                    + "too large to count; give the real size")
+        }
+        return product / divisor
+    }
+
+    /// The size of a hugepage in KiB, from `<page size unit>` (KiB when no unit is given).
+    /// - Throws: `DevicesError` (`.invalidData`) quoting the element when the size is not a positive number that
+    ///   fits in 64 bits of KiB.
+    static func pageKiB(of page: XMLElement) throws -> Int {
+        guard let text = page.attribute("size") else { return 2048 }
+        let unit = page.attribute("unit") ?? "KiB"
+        let element = "<page size='\(text)' unit='\(unit)'/>"
+        guard let size = Int(text), size > 0 else {
+            throw DevicesError(
+                code: .invalidData, message: "\(element) is not a page size: give 2048 (KiB) or 1 unit='GiB'")
+        }
+        let multiplier: Int
+        switch unit.lowercased() {
+        case "g", "gib": multiplier = 1 << 20
+        case "m", "mib": multiplier = 1 << 10
+        default: multiplier = 1
+        }
+        let (product, overflow) = size.multipliedReportingOverflow(by: multiplier)
+        guard !overflow else {
+            throw DevicesError(
+                code: .invalidData, message: "\(element) is too large to count: give 2048 (KiB) or 1 unit='GiB'")
+        }
+        return product
     }
 
     mutating func attachTuning(_ tuning: GuestRequest.Tuning) throws {
@@ -121,11 +164,11 @@ extension DomainMerger {
             addDomainChild(
                 XMLFragment("memoryBacking", children: [XMLFragment("hugepages"), XMLFragment("nosharepages")]))
         }
-        guard let kib = memoryKiB else { return }
+        guard let kib = try memoryKiB else { return }
         let files = host.files
         let directory = HostPaths.hugepages.appending("hugepages-2048kB")
         let reserved = Int(try files.readText(files.path(directory.appending("nr_hugepages"))) ?? "") ?? 0
-        let needed = (kib + 2047) / 2048
+        let needed = kib / 2048 + (kib % 2048 == 0 ? 0 : 1)
         if reserved < needed {
             notes.append(
                 "the guest's \(kib / 1024) MiB need \(needed) hugepages of 2 MiB and the host has \(reserved): "

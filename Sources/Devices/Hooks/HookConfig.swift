@@ -84,10 +84,11 @@ public struct LiveCommandRunner: CommandRunner {
 
     /// Runs `name` from the usual program directories of the sysroot.
     public func run(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        guard let program = files.program(name) else {
+        // The program's location is resolved inside the sysroot: a link in the tree never runs the host's own.
+        guard let program = files.program(name), let resolved = files.realPath(files.path(program)) else {
             throw DevicesError(code: .unavailable, message: "\(name) is not installed")
         }
-        switch try ChildProcess.run(files.path(program).string, arguments, timeout: .seconds(60)) {
+        switch try ChildProcess.run(resolved.string, arguments, timeout: .seconds(60)) {
         case .exited(let status, let output): return (status, output)
         case .timedOut:
             throw DevicesError(

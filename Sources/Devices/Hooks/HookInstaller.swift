@@ -191,17 +191,12 @@ extension Host {
             let rooted = files.path(FilePath(file.path))
             let outcome = try AtomicFile.write(
                 Array(file.content.utf8), to: rooted, mode: file.mode,
-                backup: FilePath(file.path) == HostPaths.libvirtQEMUHook)
-            if let owner = file.owner, owner.user != geteuid() || owner.group != getegid() {
-                guard rooted.withPlatformString({ chown($0, owner.user, owner.group) }) == 0 else {
-                    throw DevicesError.write(rooted, Errno(rawValue: errno))
-                }
-            }
+                backup: FilePath(file.path) == HostPaths.libvirtQEMUHook, within: files.sysroot)
             if !outcome.unchanged { written.append(file.path) }
         }
         for path in plan.removals {
             let rooted = files.path(FilePath(path))
-            guard unlink(rooted.string) == 0 || errno == ENOENT else {
+            guard files.unlink(rooted) == 0 || errno == ENOENT else {
                 throw DevicesError.write(rooted, Errno(rawValue: errno))
             }
         }

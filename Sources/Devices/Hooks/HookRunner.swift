@@ -38,9 +38,10 @@ extension Host {
     /// - Throws: `DevicesError` when the host cannot be prepared (after undoing what was done), so libvirt does
     ///   not start the guest.
     public func runHook(
-        guest: String, operation: String, phase: String, domainXML: [UInt8], io: any HostIO = LiveHostIO(),
+        guest: String, operation: String, phase: String, domainXML: [UInt8], io: (any HostIO)? = nil,
         commands: any CommandRunner, log: @escaping (String) -> Void
     ) throws {
+        let io = io ?? self.io
         try HookConfig.checkName(guest)
         let files = self.files
         let statePath = files.path(HostPaths.hookState.appending(guest + ".json"))
@@ -69,9 +70,10 @@ extension Host {
     /// The guard refusals for a single-GPU hook of a guest with this definition: its PCI hostdevs, checked as
     /// bind checks them, less the display (the hook frees the console and its GPU on purpose).
     /// - Throws: `DevicesError` for a definition that cannot be parsed or passes no PCI device.
-    public func singleGPURefusals(domainXML: [UInt8], guest: String, io: any HostIO = LiveHostIO()) throws
+    public func singleGPURefusals(domainXML: [UInt8], guest: String, io: (any HostIO)? = nil) throws
         -> [GuardRefusal]
     {
+        let io = io ?? self.io
         let domain = try XMLDocument(bytes: domainXML, source: "the definition of \(guest)").root
         let addresses = HookSteps.hostdevAddresses(domain)
         guard !addresses.isEmpty else {
@@ -122,7 +124,8 @@ struct HookSteps {
     }
 
     func save() throws {
-        try AtomicFile.write(JSONCoding.encode(state), to: statePath, mode: 0o600, backup: false)
+        try AtomicFile.write(
+            JSONCoding.encode(state), to: statePath, mode: 0o600, backup: false, within: host.sysroot)
     }
 
     // MARK: Prepare
@@ -168,25 +171,18 @@ struct HookSteps {
     }
 
     mutating func reserveHugepages(_ domain: XMLElement) throws {
-        guard let kib = DomainMerger.memoryKiB(of: domain) else {
+        guard let kib = try DomainMerger.memoryKiB(of: domain) else {
             throw DevicesError(code: .invalidData, message: "\(guest) has no <memory> to size its hugepages by")
         }
         let page = domain.child("memoryBacking")?.child("hugepages")?.child("page")
-        var pageKiB = 2048
-        if let page, let size = page.attribute("size").flatMap({ Int($0) }) {
-            switch (page.attribute("unit") ?? "KiB").lowercased() {
-            case "g", "gib": pageKiB = size * 1024 * 1024
-            case "m", "mib": pageKiB = size * 1024
-            default: pageKiB = size
-            }
-        }
+        let pageKiB = try page.map(DomainMerger.pageKiB(of:)) ?? 2048
         let directory = HostPaths.hugepages.appending("hugepages-\(pageKiB)kB")
         let countFile = directory.appending("nr_hugepages")
         guard let current = try files.readText(files.path(countFile)).flatMap({ Int($0) }) else {
             throw DevicesError(code: .unavailable, message: "the host has no \(pageKiB) KiB hugepages (\(countFile))")
         }
         let free = try files.readText(files.path(directory.appending("free_hugepages"))).flatMap { Int($0) } ?? 0
-        let needed = (kib + pageKiB - 1) / pageKiB
+        let needed = kib / pageKiB + (kib % pageKiB == 0 ? 0 : 1)
         guard free < needed else {
             log("\(guest): \(free) hugepages of \(pageKiB) KiB are free, \(needed) needed: nothing to reserve")
             return
@@ -194,7 +190,12 @@ struct HookSteps {
         // Freeing the page cache and compacting memory first makes room for large pages.
         try? io.write("3", to: files.path(HostPaths.dropCaches))
         try? io.write("1", to: files.path(HostPaths.compactMemory))
-        let target = current + needed - free
+        let (target, overflow) = current.addingReportingOverflow(needed - max(free, 0))
+        guard !overflow, current >= 0 else {
+            throw DevicesError(
+                code: .invalidData,
+                message: "\(countFile) holds \(current): \(needed) more hugepages cannot be added to that count")
+        }
         state.hugepagesFile = countFile.string
         state.hugepagesBefore = current
         try save()
@@ -389,7 +390,7 @@ struct HookSteps {
                 message: "\(guest): released with problems (kept in \(files.hostPath(statePath))): "
                     + problems.joined(separator: "; "))
         }
-        _ = statePath.withPlatformString { unlink($0) }
+        _ = files.unlink(statePath)
         state = HookState()
         log("\(guest): host restored")
     }

@@ -16,6 +16,9 @@ public struct Host: Sendable {
 
     var files: HostFiles { HostFiles(sysroot: sysroot) }
 
+    /// Kernel-attribute access confined to this host's sysroot (no host program is run under another root).
+    public var io: LiveHostIO { LiveHostIO(sysroot: sysroot) }
+
     /// Checks that the sysroot is a readable directory.
     /// - Throws: `DevicesError` naming the sysroot and the fix.
     public func validate() throws {

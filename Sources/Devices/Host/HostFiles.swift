@@ -9,30 +9,18 @@ struct HostFiles: Sendable {
     func path(_ absolute: FilePath) -> FilePath { sysroot.path(absolute) }
 
     /// Reads a whole small file, or nil when it does not exist.
-    /// - Throws: `DevicesError` for any other failure (permission, I/O).
+    ///
+    /// Every component is resolved inside the sysroot.
+    /// - Throws: `DevicesError` for any other failure (permission, I/O), and naming the path when it is not a
+    ///   regular file or is larger than its limit (64 KiB for a sysfs attribute, 16 MiB for anything else).
     func read(_ path: FilePath) throws -> [UInt8]? {
-        guard let fd = try openForReading(path) else { return nil }
+        guard let fd = try sysroot.openForReading(path) else { return nil }
         defer { close(fd) }
-        // sysfs attributes and config space fit in one read; a short read of a regular or sysfs file is the end.
-        let capacity = 8192
-        var result: [UInt8] = []
-        while true {
-            var failure: Errno?
-            let count = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer -> Int in
-                let n = Glibc.read(fd, buffer.baseAddress, capacity)
-                if n < 0 {
-                    failure = Errno(rawValue: Glibc.errno)
-                    return 0
-                }
-                result.append(contentsOf: buffer.prefix(n))
-                return n
-            }
-            if let failure {
-                if failure == .interrupted { continue }
-                throw DevicesError.read(path, failure)
-            }
-            if count < capacity { return result }
-        }
+        let sysfs = (sysroot.isHostRoot ? "" : sysroot.root.string) + HostPaths.sysfs.string + "/"
+        let isAttribute = path.string.hasPrefix(sysfs)
+        return try readAll(
+            fd, path: path, limit: isAttribute ? ReadLimit.attribute : ReadLimit.hostFile,
+            what: isAttribute ? "a sysfs attribute" : "a host file")
     }
 
     /// Reads a small text file without its trailing newline and spaces, or nil when it does not exist.
@@ -42,15 +30,7 @@ struct HostFiles: Sendable {
     }
 
     /// The target of a symbolic link, or nil when `path` is not a link or does not exist.
-    func readLink(_ path: FilePath) -> String? {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let n = buffer.withUnsafeMutableBytes { raw -> Int in
-            guard let base = raw.baseAddress else { return -1 }
-            return path.withPlatformString { readlink($0, base.assumingMemoryBound(to: CChar.self), raw.count) }
-        }
-        guard n > 0 else { return nil }
-        return String(decoding: buffer[0..<n], as: UTF8.self)
-    }
+    func readLink(_ path: FilePath) -> String? { sysroot.linkTarget(path) }
 
     /// The last component of a symbolic link's target (a driver or group name), or nil.
     func linkName(_ path: FilePath) -> String? {
@@ -61,8 +41,10 @@ struct HostFiles: Sendable {
     /// The entries of a directory, without `.` and `..`, sorted; nil when it does not exist.
     /// - Throws: `DevicesError` when it exists but cannot be read.
     func list(_ path: FilePath) throws -> [String]? {
-        guard let dir = path.withPlatformString({ opendir($0) }) else {
+        let fd = sysroot.open(path, O_RDONLY | O_DIRECTORY)
+        guard fd >= 0, let dir = fdopendir(fd) else {
             let errno = Errno(rawValue: Glibc.errno)
+            if fd >= 0 { close(fd) }
             if errno == .noSuchFileOrDirectory || errno == .notDirectory { return nil }
             throw DevicesError.read(path, errno)
         }
@@ -79,11 +61,7 @@ struct HostFiles: Sendable {
     }
 
     /// The canonical location of `path` with every link resolved, or nil when it does not resolve.
-    func realPath(_ path: FilePath) -> FilePath? {
-        guard let resolved = path.withPlatformString({ realpath($0, nil) }) else { return nil }
-        defer { free(resolved) }
-        return FilePath(platformString: resolved)
-    }
+    func realPath(_ path: FilePath) -> FilePath? { sysroot.resolved(path) }
 
     /// The host path (as the host names it, from `/`) of a location under the sysroot.
     func hostPath(_ rooted: FilePath) -> FilePath {
@@ -95,19 +73,57 @@ struct HostFiles: Sendable {
 
     /// Whether something exists at `path`, following links (a dangling link does not exist).
     func exists(_ path: FilePath) -> Bool {
-        path.withPlatformString { access($0, F_OK) } == 0
+        sysroot.status(path, following: true) != nil
     }
 
     /// Whether a directory entry exists at `path`, without following links.
     func entryExists(_ path: FilePath) -> Bool {
-        var info = stat()
-        return path.withPlatformString { lstat($0, &info) } == 0
+        sysroot.status(path, following: false) != nil
+    }
+
+    /// Removes the entry at `path` (a link itself, never its target), its folder found inside the sysroot.
+    /// - Returns: 0, or -1 with `errno` set, as `unlink(2)`.
+    func unlink(_ path: FilePath) -> Int32 { unlink(path, flags: 0) }
+
+    /// Removes the empty folder at `path`, its parent found inside the sysroot.
+    /// - Returns: 0, or -1 with `errno` set, as `rmdir(2)`.
+    func rmdir(_ path: FilePath) -> Int32 { unlink(path, flags: AT_REMOVEDIR) }
+
+    private func unlink(_ path: FilePath, flags: Int32) -> Int32 {
+        guard let name = path.lastComponent?.string else {
+            Glibc.errno = EINVAL
+            return -1
+        }
+        let parent = sysroot.open(path.removingLastComponent(), O_RDONLY | O_DIRECTORY)
+        guard parent >= 0 else { return -1 }
+        let rc = name.withCString { unlinkat(parent, $0, flags) }
+        let saved = Glibc.errno
+        close(parent)
+        Glibc.errno = saved
+        return rc
+    }
+
+    /// Renames `source` over `target` in one folder, found inside the sysroot.
+    /// - Returns: 0, or -1 with `errno` set, as `rename(2)`.
+    func rename(_ source: FilePath, _ target: FilePath) -> Int32 {
+        guard let from = source.lastComponent?.string, let to = target.lastComponent?.string,
+            source.removingLastComponent() == target.removingLastComponent()
+        else {
+            Glibc.errno = EXDEV
+            return -1
+        }
+        let parent = sysroot.open(source.removingLastComponent(), O_RDONLY | O_DIRECTORY)
+        guard parent >= 0 else { return -1 }
+        let rc = from.withCString { old in to.withCString { renameat(parent, old, parent, $0) } }
+        let saved = Glibc.errno
+        close(parent)
+        Glibc.errno = saved
+        return rc
     }
 
     /// Whether `path` is a directory (following links).
     func isDirectory(_ path: FilePath) -> Bool {
-        var info = stat()
-        guard path.withPlatformString({ stat($0, &info) }) == 0 else { return false }
+        guard let info = sysroot.status(path, following: true) else { return false }
         return (info.st_mode & S_IFMT) == S_IFDIR
     }
 }
@@ -123,12 +139,23 @@ extension String {
     }
 }
 
-/// Opens a file for reading: nil when it (or a folder on its path) does not exist.
-/// - Throws: `DevicesError` for any other failure (permission, I/O).
-func openForReading(_ path: FilePath) throws -> CInt? {
-    let fd = path.withPlatformString { open($0, O_RDONLY | O_CLOEXEC) }
-    guard fd < 0 else { return fd }
-    let errno = Errno(rawValue: Glibc.errno)
-    if errno == .noSuchFileOrDirectory || errno == .notDirectory { return nil }
-    throw DevicesError.read(path, errno)
+extension Sysroot {
+    /// Opens a file under the root for reading: nil when it (or a folder on its path) does not exist.
+    /// - Throws: `DevicesError` for any other failure (permission, I/O, a link out of the root).
+    func openForReading(_ path: FilePath) throws -> CInt? {
+        // Non-blocking, so that opening a pipe without a writer does not wait forever (it is refused after).
+        let fd = open(path, O_RDONLY | O_NONBLOCK)
+        guard fd < 0 else {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+            return fd
+        }
+        let errno = Errno(rawValue: Glibc.errno)
+        if errno == .noSuchFileOrDirectory || errno == .notDirectory { return nil }
+        if errno == .improperLink {
+            throw DevicesError(
+                code: .permissionDenied, message: "cannot read \(path): it is outside the sysroot \(self)", cause: errno
+            )
+        }
+        throw DevicesError.read(path, errno)
+    }
 }

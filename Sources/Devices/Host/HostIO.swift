@@ -44,31 +44,32 @@ extension HostIO {
 }
 
 /// The real thing: file operations that the running kernel answers.
+///
+/// Under a sysroot other than `/` every path is resolved inside that tree (symbolic links included), and no
+/// program of the running host is started: the tree is another system, not this one.
 public struct LiveHostIO: HostIO {
-    /// Creates the live implementation.
-    public init() {}
+    /// Where paths are resolved.
+    public let sysroot: Sysroot
 
-    /// Reads a whole attribute; nil when it does not exist.
-    public func read(_ path: FilePath) throws -> [UInt8]? {
-        guard let fd = try openForReading(path) else { return nil }
-        defer { close(fd) }
-        var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                let errno = Errno(rawValue: Glibc.errno)
-                if errno == .interrupted { continue }
-                throw DevicesError.read(path, errno)
-            }
-            if n == 0 { return result }
-            result.append(contentsOf: chunk[0..<n])
-        }
+    /// Creates the live implementation for paths under `sysroot`.
+    public init(sysroot: Sysroot = .host) {
+        self.sysroot = sysroot
     }
 
-    /// Writes in a child process and stops waiting after `timeout`: a write stuck in the kernel leaves only that
-    /// child behind, and vfioctl reports it.
+    /// Reads a whole attribute or file of at most 16 MiB (a ROM, a domain); nil when it does not exist.
+    /// - Throws: `DevicesError` naming the path when it is not a regular file or is larger.
+    public func read(_ path: FilePath) throws -> [UInt8]? {
+        guard let fd = try sysroot.openForReading(path) else { return nil }
+        defer { close(fd) }
+        return try readAll(fd, path: path, limit: ReadLimit.rom, what: "a ROM or kernel attribute")
+    }
+
+    /// Writes in a child process and stops waiting after `timeout`.
+    ///
+    /// A write stuck in the kernel leaves only that child behind, and vfioctl reports it. Under another sysroot there is no kernel behind the file, and no
+    /// host program is run: the write is a plain one.
     public func write(_ bytes: [UInt8], to path: FilePath, timeout: Duration) throws {
+        guard sysroot.isHostRoot else { return try writeInTree(bytes, to: path, timeout: timeout) }
         let text = String(decoding: bytes, as: UTF8.self)
         let result = try ChildProcess.run(
             "/bin/sh", ["-c", "printf '%s' \"$1\" > \"$2\"", "sh", text, path.string], timeout: timeout)
@@ -89,6 +90,49 @@ public struct LiveHostIO: HostIO {
         }
     }
 
+    /// Writes to a file of another tree on a thread of its own, waiting at most `timeout` and stopping at a signal,
+    /// as the host's writer process does: a file that blocks (a FIFO standing in for a hung driver) leaves only that
+    /// thread behind.
+    private func writeInTree(_ bytes: [UInt8], to path: FilePath, timeout: Duration) throws {
+        var done: [Int32] = [0, 0]
+        guard pipe(&done) == 0 else { throw DevicesError.write(path, Errno(rawValue: Glibc.errno)) }
+        let job = TreeWrite(io: self, bytes: bytes, path: path, done: done[1])
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(job).toOpaque()
+        let started = pthread_create(
+            &thread, nil,
+            { context in
+                guard let context else { return nil }
+                let job = Unmanaged<TreeWrite>.fromOpaque(context).takeRetainedValue()
+                do { try job.io.write(job.bytes, to: job.path) } catch { job.error = error }
+                close(job.done)
+                return nil
+            }, context)
+        guard started == 0 else {
+            Unmanaged<TreeWrite>.fromOpaque(context).release()
+            close(done[0])
+            close(done[1])
+            throw DevicesError.write(path, Errno(rawValue: started))
+        }
+        pthread_detach(thread)
+        defer { close(done[0]) }
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let remaining = ContinuousClock.now.duration(to: deadline)
+            if remaining <= .zero || Interruption.signal != nil {
+                try Interruption.check()
+                throw DevicesError(
+                    code: .timeout,
+                    message: "writing \(String(decoding: bytes, as: UTF8.self)) to \(path) did not return within "
+                        + "\(timeout); stopped here")
+            }
+            let milliseconds = min(1000, max(1, Int32(remaining.components.seconds) * 1000 + 1))
+            var descriptor = pollfd(fd: done[0], events: Int16(POLLIN), revents: 0)
+            if poll(&descriptor, 1, milliseconds) > 0 { break }
+        }
+        if let error = job.error { throw error }
+    }
+
     /// Opens the node with `O_EXCL`: EBUSY means the kernel has it claimed.
     public func isClaimed(blockDevice node: FilePath) -> Bool? {
         var info = stat()
@@ -102,7 +146,15 @@ public struct LiveHostIO: HostIO {
     }
 
     /// Runs `modprobe NAME`.
+    /// - Throws: `DevicesError` (`.unavailable`) under a sysroot other than `/`: the host's modprobe would load
+    ///   the module into the running kernel, not the tree's.
     public func loadModule(_ name: String) throws {
+        guard sysroot.isHostRoot else {
+            throw DevicesError(
+                code: .unavailable,
+                message: "cannot load the \(name) module for the tree at \(sysroot): the running host's modprobe "
+                    + "is never run for another root; load it in that system")
+        }
         let result = try ChildProcess.run("/sbin/modprobe", [name], timeout: .seconds(60))
         guard case .exited(0, _) = result else {
             var detail = "timed out"
@@ -116,7 +168,7 @@ public struct LiveHostIO: HostIO {
     /// Writes `bytes` to an existing attribute in one `write(2)`, opened as the shell's `>` opens it (truncating,
     /// which sysfs ignores and a plain file needs), but never creating it.
     public func write(_ bytes: [UInt8], to path: FilePath) throws {
-        let fd = path.withPlatformString { open($0, O_WRONLY | O_TRUNC | O_CLOEXEC) }
+        let fd = sysroot.open(path, O_WRONLY | O_TRUNC)
         if fd < 0 { throw DevicesError.write(path, Errno(rawValue: Glibc.errno)) }
         defer { close(fd) }
         while true {
@@ -128,5 +180,22 @@ public struct LiveHostIO: HostIO {
             }
             return
         }
+    }
+}
+
+/// A write on another thread: what to write, the pipe end it closes when done, and the error it ended with (read
+/// only after that close).
+private final class TreeWrite: @unchecked Sendable {
+    let io: LiveHostIO
+    let bytes: [UInt8]
+    let path: FilePath
+    let done: Int32
+    var error: (any Error)?
+
+    init(io: LiveHostIO, bytes: [UInt8], path: FilePath, done: Int32) {
+        self.io = io
+        self.bytes = bytes
+        self.path = path
+        self.done = done
     }
 }

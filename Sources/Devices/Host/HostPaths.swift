@@ -2,6 +2,8 @@ import SystemPackage
 
 /// The one table of host paths the library reads and writes; every entry is resolved under a `Sysroot`.
 public enum HostPaths {
+    /// `/sys`: sysfs, whose attributes are read with a small limit.
+    public static let sysfs = FilePath("/sys")
     /// `/sys/bus/pci/devices`: one entry per PCI function.
     public static let pciDevices = FilePath("/sys/bus/pci/devices")
     /// `/sys/bus/pci/drivers`: one directory per PCI driver.

@@ -31,7 +31,8 @@ public struct Sysroot: Sendable, Hashable, CustomStringConvertible {
     /// The root as a string.
     public var description: String { root.string }
 
-    private static func currentDirectory() -> FilePath {
+    /// The working directory (`/` when it cannot be read).
+    static func currentDirectory() -> FilePath {
         var buffer = [CChar](repeating: 0, count: 4096)
         guard getcwd(&buffer, buffer.count) != nil else { return FilePath("/") }
         return FilePath(platformString: buffer)

@@ -1,4 +1,5 @@
 import CPci
+import Glibc
 import SystemPackage
 
 /// What the library reads from a function's configuration space through libpci.
@@ -43,6 +44,23 @@ final class PCILibrary {
     /// - Throws: `DevicesError` when libpci cannot be initialised.
     init(sysfsRoot: FilePath, idsPath: String? = nil) throws {
         self.sysfsRoot = sysfsRoot
+        // libpci falls back to no names at all, silently, when the file cannot be read.
+        if let idsPath {
+            let fd = open(idsPath, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                let errno = Errno(rawValue: Glibc.errno)
+                throw DevicesError(
+                    code: DevicesError.code(for: errno),
+                    message: "cannot read the pci.ids file \(idsPath): \(DevicesError.hint(for: errno))", cause: errno)
+            }
+            var info = stat()
+            let isRegular = fstat(fd, &info) == 0 && info.st_mode & S_IFMT == S_IFREG
+            close(fd)
+            guard isRegular else {
+                throw DevicesError(
+                    code: .invalidData, message: "the pci.ids file \(idsPath) is not a regular file")
+            }
+        }
         let handle: UnsafeMutablePointer<pci_access>? = sysfsRoot.string.withCString { root in
             if let idsPath {
                 return idsPath.withCString { cpci_open(root, $0) }

@@ -459,9 +459,10 @@ extension Host {
     ///   - io: the kernel (asked whether block devices are claimed).
     /// - Returns: every refusal; empty when the guest may take them.
     /// - Throws: `DevicesError` for a target that names nothing, `GuardFailure` for a group shared with the chipset.
-    public func passthroughRefusals(gpus: [BindTarget], hostdevs: [BindTarget], io: any HostIO = LiveHostIO())
+    public func passthroughRefusals(gpus: [BindTarget], hostdevs: [BindTarget], io: (any HostIO)? = nil)
         throws -> [GuardRefusal]
     {
+        let io = io ?? self.io
         guard !gpus.isEmpty || !hostdevs.isEmpty else { return [] }
         var functions: Set<PCIAddress> = []
         if !gpus.isEmpty {

@@ -122,9 +122,10 @@ extension Host {
     /// - Returns: what happened to each item.
     /// - Throws: `DevicesError` when the journal is corrupt or the lock is not free in time.
     public func recover(
-        io: any HostIO = LiveHostIO(), commands: any CommandRunner, lockTimeout: Duration = .seconds(30),
+        io: (any HostIO)? = nil, commands: any CommandRunner, lockTimeout: Duration = .seconds(30),
         log: @escaping (String) -> Void
     ) throws -> [RecoveryOutcome] {
+        let io = io ?? self.io
         let files = self.files
         return try HostLock.withLock(files, timeout: lockTimeout) {
             var outcomes: [RecoveryOutcome] = []

@@ -19,7 +19,8 @@ extension Host {
     ///   - io: the kernel-attribute access; tests pass a fake that plays the kernel.
     /// - Returns: the ROM's bytes, unchecked.
     /// - Throws: `DevicesError` naming the device, with the likely cause and the ways out when the kernel refuses.
-    public func dumpROM(of address: PCIAddress, io: any HostIO = LiveHostIO()) throws -> [UInt8] {
+    public func dumpROM(of address: PCIAddress, io: (any HostIO)? = nil) throws -> [UInt8] {
+        let io = io ?? self.io
         let files = self.files
         let directory = try deviceDirectory(address)
         let rom = directory.appending("rom")
@@ -114,7 +115,7 @@ extension Host {
                 message: "\(source) is not a usable ROM for \(address): " + check.problems.joined(separator: "; "))
         }
         let hostPath = Self.installedROMPath(vendor: ids.vendor, device: ids.device, address: address)
-        let outcome = try AtomicFile.write(bytes, to: files.path(hostPath), mode: 0o644)
+        let outcome = try AtomicFile.write(bytes, to: files.path(hostPath), mode: 0o644, within: files.sysroot)
         return ROMInstallation(
             path: hostPath.string, backup: outcome.backup.map { files.hostPath($0).string },
             unchanged: outcome.unchanged,

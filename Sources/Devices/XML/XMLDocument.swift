@@ -13,7 +13,7 @@ public struct XMLElement: Sendable, Hashable {
     public var attributes: [(name: String, value: String)]
     /// Child elements in document order.
     public var children: [XMLElement]
-    /// The text of the element and its descendants, unescaped.
+    /// The text directly inside the element (not its children's), unescaped: `16777216` for `<memory>`.
     public var text: String
     /// The start tag, `<` through `>` (or `/>`).
     public var startTag: Range<Int>
@@ -113,6 +113,11 @@ public struct XMLDocument: Sendable {
             let message = withUnsafeBytes(of: &state.message) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
+            if state.refused != 0 {
+                throw DevicesError(
+                    code: .invalidData,
+                    message: "\(source):\(state.line): \(message): domain XML never needs one (remove the DOCTYPE)")
+            }
             throw DevicesError(
                 code: .invalidData, message: "\(source):\(state.line):\(state.column): \(message) (not well-formed XML)"
             )
@@ -166,15 +171,18 @@ private struct TreeBuilder {
             attribute = current.pointee.next
         }
         var children: [XMLElement] = []
+        // Only the element's own text: gathering every descendant's for every element would cost the square of
+        // the document's depth.
+        var text = ""
         var child = node.pointee.children
         while let current = child {
-            if current.pointee.type == XML_ELEMENT_NODE { children.append(try element(current)) }
+            switch current.pointee.type {
+            case XML_ELEMENT_NODE: children.append(try element(current))
+            case XML_TEXT_NODE, XML_CDATA_SECTION_NODE:
+                if let content = current.pointee.content { text += String(cString: content) }
+            default: break
+            }
             child = current.pointee.next
-        }
-        var text = ""
-        if let raw = xmlNodeGetContent(node) {
-            text = String(cString: raw)
-            cxml_free(raw)
         }
         let ns = node.pointee.ns
         return XMLElement(

@@ -316,7 +316,27 @@ public struct XMLEditor: Sendable {
             if $0.range.isEmpty != $1.range.isEmpty { return !$0.range.isEmpty }
             return $0.order > $1.order
         }
-        for edit in ordered { bytes.replaceSubrange(edit.range, with: edit.text) }
+        // A file with CRLF line endings keeps them: new lines get the same ending as the old ones.
+        let crlf = Self.usesCRLF(document.bytes)
+        for edit in ordered { bytes.replaceSubrange(edit.range, with: crlf ? Self.crlf(edit.text) : edit.text) }
         return bytes
+    }
+
+    /// Whether the first line of `bytes` ends with CR LF.
+    static func usesCRLF(_ bytes: [UInt8]) -> Bool {
+        guard let newline = bytes.firstIndex(of: 0x0A) else { return false }
+        return newline > 0 && bytes[newline - 1] == 0x0D
+    }
+
+    /// `text` with every LF that has no CR before it made CR LF.
+    static func crlf(_ text: [UInt8]) -> [UInt8] {
+        guard text.contains(0x0A) else { return text }
+        var result: [UInt8] = []
+        result.reserveCapacity(text.count + 8)
+        for (index, byte) in text.enumerated() {
+            if byte == 0x0A, index == 0 || text[index - 1] != 0x0D { result.append(0x0D) }
+            result.append(byte)
+        }
+        return result
     }
 }

@@ -134,7 +134,9 @@ func checkGuards(_ request: GuestRequest, host: Host, force: Bool) throws {
 
 /// Where a merged domain goes.
 struct DestinationOptions: ParsableArguments {
-    @Option(name: .shortAndLong, help: ArgumentHelp("Write the result to this file.", valueName: "file"))
+    @Option(
+        name: .shortAndLong,
+        help: ArgumentHelp("Write the result to this file (- for standard output).", valueName: "file"))
     var output: String?
 
     @Flag(name: .customLong("in-place"), help: "Rewrite the domain file (atomically, keeping a .bak copy).")
@@ -151,7 +153,7 @@ struct DestinationOptions: ParsableArguments {
 
     /// Checks the choice for a file (exactly one destination) or a libvirt guest (define, or one of -o,
     /// --print-diff and --print-xml).
-    func check(forGuest: Bool) throws {
+    func check(forGuest: Bool, fromStandardInput: Bool = false) throws {
         let chosen = [output != nil, inPlace, printDiff, printXML].filter { $0 }.count
         if define && !forGuest { throw ValidationError("--define goes with --domain NAME") }
         if forGuest {
@@ -161,6 +163,9 @@ struct DestinationOptions: ParsableArguments {
             }
             if chosen > 1 { throw ValidationError("choose one of -o FILE, --print-diff and --print-xml") }
             return
+        }
+        if inPlace, fromStandardInput {
+            throw ValidationError("--in-place needs a file: the domain comes from standard input (-)")
         }
         guard chosen == 1 else {
             throw ValidationError(
@@ -194,7 +199,7 @@ struct LibvirtOptions: ParsableArguments {
 /// Where the domain comes from: a file or a libvirt guest.
 struct DomainSource: ParsableArguments {
     @Argument(
-        help: ArgumentHelp("The domain XML file (or --domain NAME).", valueName: "domain.xml"),
+        help: ArgumentHelp("The domain XML file, - for standard input (or --domain NAME).", valueName: "domain.xml"),
         completion: .file(extensions: ["xml"]))
     var file: String?
 
@@ -207,7 +212,7 @@ struct DomainSource: ParsableArguments {
         switch (file, guest) {
         case (nil, nil): throw ValidationError("name a domain: a domain.xml file or --domain NAME")
         case (.some, .some): throw ValidationError("give either a domain.xml file or --domain NAME, not both")
-        default: try destination.check(forGuest: guest != nil)
+        default: try destination.check(forGuest: guest != nil, fromStandardInput: file == DomainFile.standardStream)
         }
     }
 
@@ -216,7 +221,8 @@ struct DomainSource: ParsableArguments {
         if let guest {
             try runGuestMerge(uri: libvirt.uri, name: guest, destination: destination, merge: merge)
         } else if let file {
-            try runMerge(path: file, destination: destination) { try merge($0, file) }
+            let label = file == DomainFile.standardStream ? "standard input" : file
+            try runMerge(path: file, destination: destination) { try merge($0, label) }
         }
     }
 }
@@ -292,7 +298,13 @@ func runGuestMerge(
     try check(change, original: document, source: source, schema: schema)
     if try printed(change, original: document, name: name, destination: destination), !destination.define { return }
     if let output = destination.output {
-        try DomainFile.write(change.bytes, to: output)
+        if output == DomainFile.standardStream {
+            writeStandardOutput(change.bytes)
+            return
+        }
+        _ = try DomainFile.withLock(on: output, timeout: lockTimeout()) {
+            try DomainFile.write(change.bytes, to: output)
+        }
         printError("wrote \(output)")
         return
     }
@@ -303,6 +315,26 @@ func runGuestMerge(
     try connection.define(change.bytes, name: name)
     let running = try connection.isActive(name)
     printError("defined \(name) at \(uri)" + (running ? " (it is running: the changes apply at its next start)" : ""))
+}
+
+/// Writes bytes to standard output, all of them.
+func writeStandardOutput(_ bytes: [UInt8]) {
+    var written = 0
+    while written < bytes.count {
+        let n = bytes.withUnsafeBytes {
+            Glibc.write(STDOUT_FILENO, $0.baseAddress.map { $0 + written }, $0.count - written)
+        }
+        if n < 0, errno == EINTR { continue }
+        guard n > 0 else { return }
+        written += n
+    }
+}
+
+/// How long to wait for another run's lock on a file: `VFIOCTL_LOCK_TIMEOUT` seconds when set, else 10 s.
+func lockTimeout() -> Duration {
+    guard let value = getenv("VFIOCTL_LOCK_TIMEOUT"), let seconds = Double(String(cString: value)), seconds >= 0
+    else { return .seconds(10) }
+    return .milliseconds(Int(seconds * 1000))
 }
 
 /// libvirt's domain schema: `VFIOCTL_LIBVIRT_SCHEMA` when set (another libvirt install), else libvirt's own.
@@ -320,12 +352,17 @@ func runMerge(
 ) throws {
     let schema = schemaPath()
     let target = destination.inPlace ? path : destination.output
+    let name = path == DomainFile.standardStream ? "standard input" : path
     func deliver() throws {
         let document = try DomainFile.read(path)
         let change = try merge(document)
-        try check(change, original: document, source: path, schema: schema)
-        if try printed(change, original: document, name: path, destination: destination) { return }
+        try check(change, original: document, source: name, schema: schema)
+        if try printed(change, original: document, name: name, destination: destination) { return }
         guard let target else { return }
+        if target == DomainFile.standardStream {
+            writeStandardOutput(change.bytes)
+            return
+        }
         let outcome = try DomainFile.write(change.bytes, to: target)
         if outcome.unchanged {
             printError("\(target): already up to date")
@@ -333,8 +370,8 @@ func runMerge(
             printError("wrote \(target)" + (outcome.backup.map { " (the previous version is in \($0))" } ?? ""))
         }
     }
-    if let target {
-        try DomainFile.withLock(on: target) { try deliver() }
+    if let target, target != DomainFile.standardStream {
+        try DomainFile.withLock(on: target, timeout: lockTimeout()) { try deliver() }
     } else {
         try deliver()
     }

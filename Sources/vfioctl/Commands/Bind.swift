@@ -87,7 +87,7 @@ extension VFIOCtl {
                     for step in plan.steps { print(step.description) }
                     return
                 }
-                let outcomes = try host.bind(plan, options: options)
+                let outcomes = try host.bind(plan, options: options, io: host.io)
                 if output.json { return try printJSON(outcomes) }
                 printOutcomes(outcomes)
             }
@@ -128,7 +128,7 @@ extension VFIOCtl {
                     for step in plan.steps { print(step.description) }
                     return
                 }
-                let outcomes = try host.unbind(plan.functions, lockTimeout: .seconds(max(wait, 0)))
+                let outcomes = try host.unbind(plan.functions, io: host.io, lockTimeout: .seconds(max(wait, 0)))
                 if output.json {
                     try printJSON(outcomes)
                 } else {

@@ -197,7 +197,7 @@ extension VFIOCtl.Hooks {
                 openlog("vfioctl-hook", LOG_PID, LOG_DAEMON)
                 defer { closelog() }
                 try host.runHook(
-                    guest: guest, operation: operation, phase: phase, domainXML: xml,
+                    guest: guest, operation: operation, phase: phase, domainXML: xml, io: host.io,
                     commands: LiveCommandRunner(host: host)
                 ) { line in
                     logLine(line)

@@ -13,7 +13,7 @@ extension VFIOCtl {
 
 /// Reads a user's file (not under the sysroot).
 private func readUserFile(_ name: String) throws -> [UInt8] {
-    guard let bytes = try LiveHostIO().read(FilePath(name)) else {
+    guard let bytes = try ReadLimit.readFile(FilePath(name), limit: ReadLimit.rom, what: "a ROM file") else {
         throw DevicesError(code: .notFound, message: "\(name) does not exist")
     }
     return bytes
@@ -76,7 +76,7 @@ extension VFIOCtl.VBIOSCommand {
                 let address = try address(device)
                 let host = global.host
                 let ids = try host.ids(of: address)
-                let bytes = try host.dumpROM(of: address)
+                let bytes = try host.dumpROM(of: address, io: host.io)
                 let check = VBIOS.check(bytes, for: ids)
                 let name =
                     output ?? "\(hexID(ids.vendor))-\(hexID(ids.device))-"
