@@ -66,7 +66,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DevicesTests",
-            dependencies: ["Devices", "TestSupport"]
+            dependencies: ["Devices", "CLinux", "TestSupport"]
         ),
         .testTarget(
             name: "vfioctlTests",

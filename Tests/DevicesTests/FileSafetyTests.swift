@@ -1,3 +1,4 @@
+import CLinux
 import Foundation
 import Glibc
 import SystemPackage
@@ -222,6 +223,74 @@ final class ScratchDirectory: @unchecked Sendable {
         #expect(files.realPath(files.path(FilePath("/etc/climb"))) == FilePath(fake.path(outside.file("secret"))))
     }
 
+    @Test(
+        "a read through a link with `..` succeeds while another thread renames files (a raced openat2 falls back to a walk inside the root)"
+    )
+    func confinedReadDuringRenames() throws {
+        let fake = try FakeHost()
+        try fake.write("/sys/bus/pci/drivers/nvidia/new_id", "x\n")
+        #expect(symlink("../../../sys/bus/pci/drivers/nvidia", fake.path("/etc/driver")) == 0)
+        let scratch = try ScratchDirectory()
+        try scratch.write("a", "a")
+        let stop = ManagedAtomicFlag()
+        let renamer = Thread {
+            var flip = false
+            while !stop.isSet {
+                let (from, to) = flip ? ("b", "a") : ("a", "b")
+                _ = rename(scratch.file(from), scratch.file(to))
+                flip.toggle()
+            }
+        }
+        renamer.start()
+        defer { stop.set() }
+        let files = fake.host.files
+        var failures: [String] = []
+        for _ in 0..<2000 {
+            do {
+                let text = try files.readText(files.path(FilePath("/etc/driver/new_id")))
+                if text != "x" { failures.append("read \(text.map { "\"\($0)\"" } ?? "nothing")") }
+            } catch {
+                failures.append("\(error)")
+            }
+        }
+        #expect(failures.isEmpty, "\(failures.count) failed reads, the first: \(failures.first ?? "")")
+    }
+
+    @Test("the component walk (openat2's fallback) keeps links, `..` and absolute targets inside the root")
+    func walkInRoot() throws {
+        let fake = try FakeHost()
+        let outside = try ScratchDirectory()
+        try outside.write("secret", "host file\n")
+        try fake.write(outside.file("secret"), "tree file\n")
+        try fake.write("/sys/bus/pci/drivers/nvidia/new_id", "x\n")
+        #expect(symlink(outside.file("secret"), fake.path("/etc/link")) == 0)
+        #expect(symlink("../../../../../../../../.." + outside.file("secret"), fake.path("/etc/climb")) == 0)
+        #expect(symlink("../sys/bus/pci/drivers/nvidia", fake.path("/etc/driver")) == 0)
+        #expect(symlink("loop", fake.path("/etc/loop")) == 0)
+        let root = open(fake.root, CLINUX_O_PATH | O_DIRECTORY)
+        defer { close(root) }
+        func read(_ path: String, _ flags: Int32 = O_RDONLY) -> String? {
+            let fd = clinux_walk_in_root(root, path, flags, 0o600)
+            guard fd >= 0 else { return nil }
+            defer { close(fd) }
+            var buffer = [UInt8](repeating: 0, count: 64)
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            return String(decoding: buffer[0..<max(n, 0)], as: UTF8.self)
+        }
+        #expect(read("etc/link") == "tree file\n")
+        #expect(read("etc/climb") == "tree file\n")
+        #expect(read("/../../etc/driver/new_id") == "x\n")
+        #expect(read("etc/driver/../../../../../etc/driver/new_id") == "x\n")
+        #expect(read("etc/loop") == nil && errno == ELOOP)
+        #expect(read("etc/missing") == nil && errno == ENOENT)
+        #expect(read("etc/link", O_RDONLY | O_NOFOLLOW) == nil && errno == ELOOP)
+        let created = clinux_walk_in_root(root, "etc/driver/created", O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        #expect(created >= 0)
+        close(created)
+        #expect(FileManager.default.fileExists(atPath: fake.path("/sys/bus/pci/drivers/nvidia/created")))
+        #expect(try String(contentsOfFile: outside.file("secret"), encoding: .utf8) == "host file\n")
+    }
+
     @Test("under another sysroot no host program is run to load a module")
     func noHostModprobe() throws {
         let fake = try FakeHost()
@@ -237,5 +306,23 @@ final class ScratchDirectory: @unchecked Sendable {
         let error = withExtendedLifetime(fake) { #expect(throws: DevicesError.self) { try host.report() } }
         #expect(error?.code == .notFound)
         #expect(error?.message == "cannot read the pci.ids file /nonexistent/pci.ids: no such file or directory")
+    }
+}
+
+/// A flag one thread sets and another polls.
+final class ManagedAtomicFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+
+    var isSet: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
+
+    func set() {
+        lock.lock()
+        value = true
+        lock.unlock()
     }
 }
