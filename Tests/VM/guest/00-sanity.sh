@@ -1,4 +1,5 @@
 # The machine is what the suite expects: the kernel's own view, before vfioctl is asked anything.
+# checks: 7
 . /tests/lib.sh.inc
 
 groups=$(ls /sys/kernel/iommu_groups | wc -l)

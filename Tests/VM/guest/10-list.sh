@@ -1,5 +1,6 @@
 # `vfioctl list --json` agrees with the kernel: every group and its members, every device's IDs, class, driver,
 # group, boot_vga and reset methods, the viability of the shared virtio group and of the bridge group, the GPUs.
+# checks: 29
 . /tests/lib.sh.inc
 
 json=/tmp/list.json

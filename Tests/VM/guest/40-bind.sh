@@ -1,6 +1,7 @@
 # `vfioctl bind` / `unbind` against the real kernel: a NIC taken from its driver and given back, the driverless
 # boot VGA (refused without --force), the two-function virtio group (refused without --group), /dev/vfio/N
 # appearing and going, and a failure after the first function rolled back.
+# checks: 32
 . /tests/lib.sh.inc
 
 find_device() { for d in /sys/bus/pci/devices/*; do [ "$(cat $d/vendor):$(cat $d/device)" = "$1" ] && echo ${d##*/}; done | head -n1; }
@@ -24,7 +25,7 @@ same "dry-run changed nothing" "e1000e (null)" "$(driver $nic) $(override $nic)"
 check "bind the e1000e" vfioctl bind "$nic"
 same "the e1000e is on vfio-pci" vfio-pci "$(driver $nic)"
 check "/dev/vfio/$(group $nic) appeared" test -c /dev/vfio/$(group $nic)
-check "the original driver is remembered" grep -q e1000e /run/vfioctl/bindings.json
+check "the journal remembers the original driver (e1000e)" grep -q e1000e /run/vfioctl/journal.json
 check "binding it again is a no-op" sh -c "vfioctl bind $nic | grep -q 'already bound'"
 check "unbind the e1000e" vfioctl unbind "$nic"
 same "the e1000e is back on e1000e with no override" "e1000e (null)" "$(driver $nic) $(override $nic)"

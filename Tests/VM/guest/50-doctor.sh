@@ -1,6 +1,7 @@
 # `vfioctl doctor` tells the truth about a real kernel: each check's status is worked out here from the kernel's
 # own files and compared; the checks follow real changes (hugepages reserved, a GPU bound, a ROM installed, a
 # qemu.conf ACL written) and go back when they are undone.
+# checks: 33
 . /tests/lib.sh.inc
 
 find_device() { for d in /sys/bus/pci/devices/*; do [ "$(cat $d/vendor):$(cat $d/device)" = "$1" ] && echo ${d##*/}; done | head -n1; }
@@ -92,8 +93,9 @@ if command -v qemu-system-x86_64 > /dev/null && { command -v virtqemud || comman
 same "libvirt is $expected like the installed programs" "$expected" "$(status_of libvirt)"
 
 # qemu.conf: none, then one allowing the chosen keyboard and mouse, then one allowing only the keyboard.
-keyboard=$(vfioctl input list --json | jq -r '[.[] | select(.autoSelected and (.kinds | index("keyboard")))][0] | .stablePath // .eventPath')
-mouse=$(vfioctl input list --json | jq -r '[.[] | select(.autoSelected and (.kinds | index("mouse")))][0] | .stablePath // .eventPath')
+# The devices doctor picks are the machine's USB keyboard and mouse, named by udev's by-id links.
+keyboard=$(ls -d /dev/input/by-id/usb-*-event-kbd | head -n1)
+mouse=$(ls -d /dev/input/by-id/usb-*-event-mouse | head -n1)
 same "evdev-acl warns without a qemu.conf" warn "$(status_of evdev-acl)"
 mkdir -p /etc/libvirt
 printf 'cgroup_device_acl = [\n  "/dev/null", "/dev/kvm",\n  "%s",\n  "%s"\n]\n' "$keyboard" "$mouse" > /etc/libvirt/qemu.conf

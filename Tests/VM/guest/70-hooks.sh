@@ -2,6 +2,7 @@
 # guest definition on stdin binds the second VGA to vfio-pci and reserves the guest's hugepages at prepare, and
 # gives both back at release; a guest that cannot be prepared is refused with nothing left changed; a hook script
 # in another language is refused and left byte for byte.
+# checks: 24
 . /tests/lib.sh.inc
 
 find_device() { for d in /sys/bus/pci/devices/*; do [ "$(cat $d/vendor):$(cat $d/device)" = "$1" ] && echo ${d##*/}; done | head -n1; }

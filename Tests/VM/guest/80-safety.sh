@@ -2,6 +2,7 @@
 # persist, attach); kill -9 at random moments of a two-function group bind, each followed by `vfioctl recover`,
 # always leaves both functions on virtio-pci with an empty driver_override; SIGINT mid-bind rolls back and exits
 # 130; a bind and an unbind of different devices at the same time keep both records.
+# checks: 27
 . /tests/lib.sh.inc
 
 find_device() { for d in /sys/bus/pci/devices/*; do [ "$(cat $d/vendor):$(cat $d/device)" = "$1" ] && echo ${d##*/}; done | head -n1; }
