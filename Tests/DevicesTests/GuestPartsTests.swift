@@ -258,8 +258,7 @@ import Testing
         #expect(result.contains("<evmcs state='on'/>"))
         #expect(!result.contains("topoext"))
         #expect(result.contains("<timer name='hypervclock' present='yes'/>"))
-        #expect(result.contains("<vcpu>4</vcpu>") == false)
-        #expect(result.contains("<vcpu placement='static'>4</vcpu>"))
+        #expect(result.contains("<vcpu>4</vcpu>"), "the user's <vcpu> stays as written when the count fits")
         try fake.setCPU(vendor: "AuthenticAMD")
         result = text(try fake.host.attach(request, to: try document(q35), source: "t"))
         #expect(!result.contains("evmcs"))
@@ -362,5 +361,69 @@ import Testing
             #expect(result.hasSuffix("    </shmem>\n  </devices>\n</domain>\n"), "\(devices) → \(result)")
             #expect(try DomainFile.schemaProblem(change.bytes, source: "t") == nil)
         }
+    }
+
+    @Test(
+        "empty and self-closing elements attach fills come back as they were, with LF or CR LF line endings",
+        arguments: ["\n", "\r\n"])
+    func emptyElements(_ newline: String) throws {
+        let fake = try FakeHost.guestHost()
+        let source = [
+            "<domain type='kvm'>", "  <name>g</name>", "  <metadata/>", "  <memory unit='GiB'>8</memory>",
+            "  <memoryBacking/>", "  <vcpu>4</vcpu>", "  <cputune></cputune>", "  <os>",
+            "    <type arch='x86_64' machine='q35'>hvm</type>", "  </os>", "  <features/>",
+            "  <cpu mode='host-passthrough'/>", "  <clock offset='localtime'/>", "  <pm/>", "  <devices/>", "</domain>",
+            "",
+        ].joined(separator: newline)
+        let original = try document(source)
+        var request = GuestRequest()
+        request.tuning = .all
+        request.scream = true
+        request.evdev = .init(style: .native)
+        let change = try fake.host.attach(request, to: original, source: "t")
+        #expect(try DomainFile.schemaProblem(change.bytes, source: "t") == nil)
+        let result = text(change)
+        if newline == "\r\n" {
+            #expect(!result.replacingOccurrences(of: "\r\n", with: "").contains("\n"), "a bare LF in a CR LF file")
+        }
+        let merged = try XMLDocument(bytes: change.bytes, source: "t")
+        let detached = try fake.host.detach(request, from: merged, source: "t")
+        #expect(
+            detached.bytes == original.bytes,
+            "\(UnifiedDiff.make(old: original.bytes, new: detached.bytes, oldName: "original", newName: "detached"))")
+        // One part at a time gives the original back as well.
+        var current = merged
+        for part in GuestRequests.tuningParts {
+            current = try XMLDocument(bytes: try fake.host.detach(part, from: current, source: "t").bytes, source: "t")
+        }
+        var rest = GuestRequest()
+        rest.scream = true
+        rest.evdev = .init(style: .native)
+        let last = try fake.host.detach(rest, from: current, source: "t")
+        #expect(last.bytes == original.bytes)
+    }
+
+    @Test("detach puts back a value attach changed, unless it was changed again by hand since")
+    func changedSince() throws {
+        let fake = try FakeHost.guestHost()
+        let original = try DomainFixtures.document("virt-manager")
+        var request = GuestRequest()
+        request.tuning = .init(pin: true, vcpus: 6)
+        let change = try fake.host.attach(request, to: original, source: "t")
+        let result = text(change)
+        #expect(result.contains("<vcpu placement='static'>6</vcpu>"))
+        #expect(
+            result.contains(
+                "<vfioctl:changed path='vcpu' wrote=\"&lt;vcpu placement='static'&gt;6&lt;/vcpu&gt;\">&lt;vcpu "
+                    + "placement='static'&gt;8&lt;/vcpu&gt;</vfioctl:changed>"))
+        let untouched = try fake.host.detach(request, from: try document(result), source: "t")
+        #expect(untouched.bytes == original.bytes)
+        let edited = result.replacingOccurrences(of: ">6</vcpu>", with: ">10</vcpu>")
+        let detached = try fake.host.detach(request, from: try document(edited), source: "t")
+        let after = text(detached)
+        #expect(after.contains("<vcpu placement='static'>10</vcpu>"))
+        #expect(!after.contains("vfioctl:ownership"))
+        #expect(
+            detached.notes.contains { $0.hasPrefix("<vcpu> (line ") && $0.contains("changed since vfioctl set it") })
     }
 }

@@ -198,6 +198,46 @@ import Testing
             ])
     }
 
+    @Test("a release that fails keeps the steps that failed for the next release; the configuration is not needed")
+    func releaseKeepsFailures() throws {
+        let fake = try desktop(HookConfig(isolateCPUs: true))
+        let kernel = try FakeKernel(host: fake)
+        let commands = FakeCommands(host: fake)
+        _ = try run(fake, "prepare", "begin", kernel: kernel, commands: commands)
+        // The configuration goes while the guest runs: its release must still undo the prepare.
+        try fake.remove("/etc/vfioctl/hooks/gaming.conf")
+        commands.answers["systemctl set-property --runtime -- user.slice AllowedCPUs=0-15"] = (1, "bus error")
+        let failure = #expect(throws: DevicesError.self) {
+            _ = try run(fake, "release", "end", kernel: kernel, commands: commands)
+        }
+        #expect(failure?.message.contains("give user.slice every CPU: systemctl set-property") == true)
+        let kept = try JSONDecoder().decode(
+            HookState.self,
+            from: Data(contentsOf: URL(fileURLWithPath: fake.path("/run/vfioctl/hooks/gaming.json"))))
+        #expect(kept.slices == ["user.slice"])
+        #expect(kept.allCPUs == "0-15")
+        commands.answers = [:]
+        _ = try run(fake, "release", "end", kernel: kernel, commands: commands)
+        #expect(commands.log.last == "systemctl set-property --runtime -- user.slice AllowedCPUs=0-15")
+        #expect(!FileManager.default.fileExists(atPath: fake.path("/run/vfioctl/hooks/gaming.json")))
+    }
+
+    @Test("each prepare step is recorded before it is taken: a step that fails half-way is still undone")
+    func recordedBeforeTaken() throws {
+        let fake = try desktop(HookConfig(isolateCPUs: true))
+        let kernel = try FakeKernel(host: fake)
+        let commands = FakeCommands(host: fake)
+        // The second slice's change fails after systemd may have applied part of it: release must still reset it.
+        commands.answers["systemctl set-property --runtime -- user.slice AllowedCPUs=0-1,8-9"] = (1, "timeout")
+        #expect(throws: DevicesError.self) { _ = try run(fake, "prepare", "begin", kernel: kernel, commands: commands) }
+        #expect(
+            commands.log.suffix(2) == [
+                "systemctl set-property --runtime -- user.slice AllowedCPUs=0-15",
+                "systemctl set-property --runtime -- system.slice AllowedCPUs=0-15",
+            ])
+        #expect(!FileManager.default.fileExists(atPath: fake.path("/run/vfioctl/hooks/gaming.json")))
+    }
+
     @Test("other operations, other guests and a guest without pins")
     func otherCalls() throws {
         let fake = try desktop(HookConfig(isolateCPUs: true))

@@ -43,6 +43,47 @@ private let nodeURI =
         #expect(after == text(before))
     }
 
+    @Test(
+        "through libvirt's test driver the record survives define and dumpxml, and detach gives libvirt's original back",
+        arguments: DomainFixtures.corpus)
+    func corpusRoundTrip(_ name: String) throws {
+        let fake = try FakeHost.guestHost()
+        // Each case defines its own guests in the process-wide test:///default driver: unique names, no fixed UUID.
+        let connection = try LibvirtConnection(uri: "test:///default")
+        let source = try DomainFixtures.document(name)
+        var base = text(source.bytes).replacing(/\n *<uuid>[^<]*<\/uuid>/, with: "")
+        let guestName = "corpus-" + name.replacingOccurrences(of: "/", with: "-")
+        base = base.replacing(/<name>[^<]*<\/name>/, with: "<name>\(guestName)</name>")
+        try connection.define(Array(base.utf8), name: guestName)
+        let defined = try connection.inactiveXML(of: guestName)
+        for (label, request) in GuestRequests.all() {
+            let original = try XMLDocument(bytes: defined, source: guestName)
+            let change = try fake.host.attach(request, to: original, source: guestName)
+            try connection.define(change.bytes, name: guestName)
+            let dumped = try connection.inactiveXML(of: guestName)
+            if change.changed {
+                #expect(text(dumped).contains("<vfioctl:ownership"), "\(name) \(label): libvirt dropped the record")
+            }
+            // A second attach on libvirt's own formatting of the result changes nothing.
+            let fetched = try XMLDocument(bytes: dumped, source: guestName)
+            let again = try fake.host.attach(request, to: fetched, source: guestName)
+            // (The test driver drops <qemu:commandline>, which only the QEMU driver knows: those parts come back.)
+            if !["evdev", "kvmfr", "everything"].contains(label) {
+                #expect(
+                    !again.changed,
+                    "\(name) \(label): a second attach changed libvirt's definition:\n\(UnifiedDiff.make(old: dumped, new: again.bytes, oldName: "defined", newName: "again"))"
+                )
+            }
+            let detached = try fake.host.detach(request, from: fetched, source: guestName)
+            try connection.define(detached.bytes, name: guestName)
+            let restored = try connection.inactiveXML(of: guestName)
+            #expect(
+                restored == defined,
+                "\(name) \(label):\n\(UnifiedDiff.make(old: defined, new: restored, oldName: "defined", newName: "restored"))"
+            )
+        }
+    }
+
     @Test("domains() lists every guest with its state; the summary finds hostdevs, shmem and tuning")
     func listing() throws {
         let connection = try LibvirtConnection(uri: nodeURI)

@@ -6,15 +6,9 @@ import Testing
 
 @Suite struct PersistTests {
     private func debian(modules: String = "# List of modules that you want to include in your initramfs.\nloop\n")
-        throws
-        -> FakeHost
+        throws -> FakeHost
     {
-        let fake = try FakeHost.workstation()
-        try fake.write("/etc/initramfs-tools/modules", modules)
-        try fake.write("/usr/sbin/update-initramfs", "")
-        try fake.write("/usr/sbin/update-grub", "")
-        try fake.write("/etc/default/grub", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet splash\"\n")
-        return fake
+        try FakeHost.debianWorkstation(modules: modules, grubOptions: "quiet splash")
     }
 
     private func read(_ fake: FakeHost, _ path: String) -> String? {

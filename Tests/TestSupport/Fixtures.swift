@@ -1,5 +1,18 @@
 /// Fake hosts shared by the tests: each call builds a fresh tree.
 extension FakeHost {
+    /// The workstation as a Debian host: initramfs-tools with the user's module list, `update-initramfs`, GRUB
+    /// with these default kernel options.
+    public static func debianWorkstation(
+        modules: String = "# user's modules\nloop\n", grubOptions: String = "quiet"
+    ) throws -> FakeHost {
+        let fake = try FakeHost.workstation()
+        try fake.write("/etc/initramfs-tools/modules", modules)
+        try fake.write("/usr/sbin/update-initramfs", "")
+        try fake.write("/usr/sbin/update-grub", "")
+        try fake.write("/etc/default/grub", "GRUB_CMDLINE_LINUX_DEFAULT=\"\(grubOptions)\"\n")
+        return fake
+    }
+
     /// A workstation with the IOMMU on: an Intel boot iGPU, an NVIDIA Turing card with audio, USB and UCSI
     /// functions on its host drivers, an AMD Polaris card already on vfio-pci, and an AMD Navi 31 card in a
     /// slot that shares its group with the chipset.

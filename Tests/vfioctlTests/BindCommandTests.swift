@@ -57,14 +57,7 @@ import Testing
 }
 
 @Suite struct PersistCommandTests {
-    private func debian() throws -> FakeHost {
-        let fake = try FakeHost.workstation()
-        try fake.write("/etc/initramfs-tools/modules", "# user's modules\nloop\n")
-        try fake.write("/usr/sbin/update-initramfs", "")
-        try fake.write("/usr/sbin/update-grub", "")
-        try fake.write("/etc/default/grub", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n")
-        return fake
-    }
+    private func debian() throws -> FakeHost { try FakeHost.debianWorkstation() }
 
     private func contents(_ fake: FakeHost, _ path: String) -> String? {
         try? String(contentsOfFile: fake.path(path), encoding: .utf8)

@@ -108,7 +108,8 @@ private func program(_ name: String) -> String? {
         let lines = result.stdout.split(separator: "\n")
         #expect(lines.first == "--- \(file)")
         let changed = lines.dropFirst(2).filter { $0.hasPrefix("+") || $0.hasPrefix("-") }
-        #expect(changed.count == 27)
+        // 27 lines of devices and 9 of the ownership record in <metadata>.
+        #expect(changed.count == 36)
         #expect(changed.allSatisfy { $0.hasPrefix("+") })
         #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == before)
         // The same diff as diff(1) computes from the written result.
@@ -144,6 +145,49 @@ private func program(_ name: String) -> String? {
         let detach = try vfioctl(["detach", file, "--scream", "--in-place", "--sysroot", fake.root])
         #expect(detach.status == 0)
         #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == original)
+    }
+
+    @Test("detach of what vfioctl never added changes nothing and says so; attach keeps the user's enabled='no'")
+    func notOwned() throws {
+        let fake = try FakeHost.guestHost()
+        let file = fixtures.appendingPathComponent("domains/virt-manager.xml").path
+        let root = ["--sysroot", fake.root, "--pci-ids", fake.pciIDs]
+        let detach = try vfioctl(["detach", file, "--hyperv", "--pm", "--print-diff"] + root)
+        #expect(detach.status == 0, "\(detach.stderr)")
+        #expect(detach.stdout.isEmpty, "\(detach.stdout)")
+        #expect(detach.stderr.contains("note: nothing of vfioctl's to remove for --hyperv (the domain holds no record"))
+        #expect(detach.stderr.contains("note: nothing of vfioctl's to remove for --pm"))
+        let gpu = try vfioctl(["detach", file, "--gpu", "gpu:2", "--print-diff"] + root)
+        #expect(gpu.stdout.isEmpty)
+        #expect(gpu.stderr.contains("note: nothing of vfioctl's to remove for --gpu 0000:01:00.0"))
+        let pm = try vfioctl(["attach", file, "--pm", "--print-diff"] + root)
+        #expect(pm.status == 0)
+        #expect(pm.stdout.isEmpty, "both suspend states stay off: \(pm.stdout)")
+        #expect(
+            pm.stderr.contains(
+                "note: the domain's <suspend-to-mem enabled='no'/> (line 42) is kept: set enabled='yes' there"))
+    }
+
+    @Test("attach then detach through the command gives the file's bytes back, for every option set")
+    func roundTrip() throws {
+        let fake = try FakeHost.guestHost()
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for domain in ["virt-manager", "tuned"] {
+            let file = directory.appendingPathComponent("\(domain).xml").path
+            try FileManager.default.copyItem(
+                atPath: fixtures.appendingPathComponent("domains/\(domain).xml").path, toPath: file)
+            let original = try Data(contentsOf: URL(fileURLWithPath: file))
+            for (label, arguments) in options {
+                let root = ["--sysroot", fake.root, "--pci-ids", fake.pciIDs]
+                let attach = try vfioctl(["attach", file] + arguments + ["--in-place"] + root)
+                #expect(attach.status == 0, "\(domain) \(label): \(attach.stderr)")
+                let detach = try vfioctl(["detach", file] + arguments + ["--in-place"] + root)
+                #expect(detach.status == 0, "\(domain) \(label): \(detach.stderr)")
+                #expect(
+                    try Data(contentsOf: URL(fileURLWithPath: file)) == original, "\(domain) \(label): not restored")
+            }
+        }
     }
 
     @Test("two runs on one file at once both land: the lock serialises read, merge and write")

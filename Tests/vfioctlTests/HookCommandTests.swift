@@ -50,6 +50,22 @@ import Testing
         #expect(both.status == 64)
     }
 
+    @Test("hooks install --remove refuses while the guest's hook has prepared the host, and says how to proceed")
+    func removeWhilePrepared() throws {
+        let fake = try FakeHost.guestHost()
+        let root = ["--sysroot", fake.root]
+        let install = try vfioctl(["hooks", "install", "gaming", "--hugepages", "--copy-binary"] + root)
+        #expect(install.status == 0, "\(install.stderr)")
+        try fake.write("/run/vfioctl/hooks/gaming.json", "{}")
+        let before = try fake.snapshot()
+        let remove = try vfioctl(["hooks", "install", "gaming", "--remove"] + root)
+        #expect(remove.status == 75)
+        #expect(remove.stderr.contains("gaming's hook has prepared the host and not released it: stop the guest"))
+        #expect(FakeHost.differences(before, try fake.snapshot()) == [])
+        let forced = try vfioctl(["hooks", "install", "gaming", "--remove", "--force"] + root)
+        #expect(forced.status == 0, "\(forced.stderr)")
+    }
+
     @Test("a vfioctl others could change is refused in one line that names the folder and offers --copy-binary")
     func untrustedBinary() throws {
         let fake = try FakeHost.guestHost()

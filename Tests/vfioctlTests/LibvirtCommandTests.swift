@@ -50,6 +50,50 @@ private let nodeURI =
         #expect(detach.stderr.contains("workstation: already up to date"))
     }
 
+    @Test("detach --domain reads the record libvirt kept in <metadata> and restores libvirt's original definition")
+    func detachDomain() throws {
+        let virsh = try #require(
+            ["/usr/bin/virsh", "/bin/virsh"].first { FileManager.default.isExecutableFile(atPath: $0) },
+            "virsh missing: scripts/install-deps --test")
+        let fake = try FakeHost.guestHost()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "vfioctl-node-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/domains/tuned.xml").path
+        // libvirt's own formatting of the guest, before vfioctl.
+        let original = try run(virsh, ["-q", "-c", "test:///default", "define \(fixture); dumpxml gaming"])
+        #expect(original.status == 0, "\(original.stderr)")
+        let before = directory.appendingPathComponent("before.xml").path
+        try original.stdout.write(toFile: before, atomically: true, encoding: .utf8)
+        let what = ["--gpu", "gpu:2", "--looking-glass", "--scream", "--evdev", "auto", "--tune"]
+        let merged = directory.appendingPathComponent("merged.xml").path
+        let attach = try vfioctl(["attach", before] + what + ["-o", merged, "--sysroot", fake.root])
+        #expect(attach.status == 0, "\(attach.stderr)")
+        // A test driver node holding the guest as vfioctl left it.
+        let node = directory.appendingPathComponent("node.xml").path
+        try ("<node>\n" + (try String(contentsOfFile: merged, encoding: .utf8)) + "</node>\n").write(
+            toFile: node, atomically: true, encoding: .utf8)
+        let uri = "test://" + node
+        let kept = try run(virsh, ["-q", "-c", uri, "dumpxml gaming"])
+        #expect(kept.stdout.contains("<vfioctl:ownership xmlns:vfioctl=\"https://vfioctl.dev/xmlns/ownership/1\">"))
+        let root = ["--sysroot", fake.root, "--connect", uri]
+        let printed = try vfioctl(["detach", "--domain", "gaming"] + what + ["--print-xml"] + root)
+        #expect(printed.status == 0, "\(printed.stderr)")
+        // The guest's own Looking Glass device already has the size asked for: it was never vfioctl's.
+        #expect(printed.stderr.contains("nothing of vfioctl's to remove for --looking-glass\n"), "\(printed.stderr)")
+        #expect(!printed.stderr.contains("remove for --gpu"), "\(printed.stderr)")
+        #expect(printed.stdout == original.stdout)
+        let define = try vfioctl(["detach", "--domain", "gaming"] + what + root)
+        #expect(define.status == 0, "\(define.stderr)")
+        #expect(define.stderr.contains("defined gaming at \(uri)"))
+        let restored = directory.appendingPathComponent("restored.xml").path
+        try printed.stdout.write(toFile: restored, atomically: true, encoding: .utf8)
+        let redefined = try run(virsh, ["-q", "-c", "test:///default", "define \(restored); dumpxml gaming"])
+        #expect(redefined.stdout == original.stdout)
+    }
+
     @Test("bad combinations and unknown guests are one line and a non-zero exit")
     func errors() throws {
         let fake = try FakeHost.guestHost()

@@ -4,12 +4,8 @@ import Testing
 
 @Suite struct PersistRemoveCommandTests {
     private func debian() throws -> FakeHost {
-        let fake = try FakeHost.workstation()
-        try fake.write("/etc/initramfs-tools/modules", "# user's modules\nloop\n")
+        let fake = try FakeHost.debianWorkstation()
         try fake.write("/etc/modprobe.d/nvidia.conf", "options nvidia-drm modeset=1\n")
-        try fake.write("/usr/sbin/update-initramfs", "")
-        try fake.write("/usr/sbin/update-grub", "")
-        try fake.write("/etc/default/grub", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n")
         return fake
     }
 

@@ -11,10 +11,15 @@ extension Host {
     ///   - request: what to add.
     ///   - document: the domain definition.
     ///   - source: its name in messages.
+    ///   - recording: whether to record what was added in the domain's `<metadata>` for `detach` (not for
+    ///     sections printed to be pasted by hand).
     /// - Returns: the new bytes and what the user should know.
     /// - Throws: `DevicesError` for a document that is not a domain, an unknown device, a ROM that does not fit.
-    public func attach(_ request: GuestRequest, to document: XMLDocument, source: String) throws -> DomainChange {
+    public func attach(_ request: GuestRequest, to document: XMLDocument, source: String, recording: Bool = true)
+        throws -> DomainChange
+    {
         var merger = try DomainMerger(host: self, document: document, source: source)
+        merger.isRecording = recording
         try merger.attach(request)
         return merger.finish()
     }
@@ -87,12 +92,26 @@ struct DomainMerger {
     var qemuConf: String?
     /// Device elements to add, with the existing sibling to follow (nil: append).
     var deviceInsertions: [(fragment: XMLFragment, after: XMLElement?)] = []
+    /// Children of `<domain>` to add.
+    var domainInsertions: [XMLFragment] = []
     /// `<qemu:arg>` values to append.
     var argumentInsertions: [String] = []
     /// `<qemu:arg>` elements to remove.
     var goneArguments: [XMLElement] = []
     var report: HostReport?
     var reservedBuses: Set<Int> = []
+    /// What vfioctl owns in the domain: as recorded, then as this merge leaves it.
+    var ownership: DomainOwnership
+    /// The record the document holds, nil when it holds none.
+    let recordedOwnership: DomainOwnership?
+    /// The `<vfioctl:ownership>` element, if any.
+    let ownershipElement: XMLElement?
+    /// The part being attached or detached: records go to it.
+    var part = GuestPart.pm
+    /// Whether the record is written into the domain.
+    var isRecording = true
+    /// Parts detach was asked for that hold nothing of vfioctl's.
+    var unowned: [GuestPart] = []
 
     init(host: Host, document: XMLDocument, source: String) throws {
         self.host = host
@@ -107,6 +126,12 @@ struct DomainMerger {
         }
         domain = root
         editor = XMLEditor(document)
+        let element = root.children.first { $0.name == "metadata" && $0.namespace == nil }?.children.first {
+            $0.name == "ownership" && $0.namespace == DomainOwnership.namespace
+        }
+        ownershipElement = element
+        recordedOwnership = element.map(DomainOwnership.init)
+        ownership = recordedOwnership ?? DomainOwnership()
     }
 
     var devices: XMLElement? { domain.child("devices") }
@@ -145,22 +170,41 @@ struct DomainMerger {
 
     mutating func finish() -> DomainChange {
         let prefix = qemuPrefix ?? "qemu"
+        let commandlinePath = ElementPath([Step(name: "qemu:commandline")])
+        let namespacePath = ElementPath([])
         if !deviceInsertions.isEmpty {
             if let devices {
                 for insertion in deviceInsertions {
                     editor.insert(insertion.fragment, into: devices, after: insertion.after)
                 }
             } else {
+                ownership.addShared(Record(.container, ElementPath([Step(name: "devices")])))
                 editor.insert(XMLFragment("devices", children: deviceInsertions.map(\.fragment)), into: domain)
             }
         }
         if let commandline, !goneArguments.isEmpty {
             let remaining = commandline.children.filter { child in !goneArguments.contains { $0.range == child.range } }
-            if remaining.isEmpty && argumentInsertions.isEmpty {
+            // A <qemu:commandline> vfioctl created goes with its last argument (so does any emptied one in a
+            // domain without a record, and one that held only vfioctl's input objects, which an older vfioctl
+            // created), and the namespace with the last element that used it.
+            let onlyVfioctl = commandline.children.allSatisfy { child in
+                let value = child.attribute("value") ?? ""
+                return Self.isEvdevArgument(value) || (value.hasPrefix("-") && goneArguments.contains(child))
+            }
+            let created =
+                recordedOwnership == nil || onlyVfioctl
+                || ownership.shared.contains { $0.kind == .container && $0.path == commandlinePath }
+            if remaining.isEmpty && argumentInsertions.isEmpty && created {
                 editor.remove(commandline)
-                // The namespace goes with the last element that used it.
+                ownership.shared.removeAll { $0.path == commandlinePath }
                 let others = domain.children.filter { $0.namespace == qemuNamespace && $0.range != commandline.range }
-                if others.isEmpty, let prefix = qemuPrefix { editor.removeAttribute("xmlns:\(prefix)", from: domain) }
+                let declared =
+                    recordedOwnership == nil || onlyVfioctl
+                    || ownership.shared.contains { $0.kind == .attribute && $0.path == namespacePath }
+                if others.isEmpty, declared, let prefix = qemuPrefix {
+                    editor.removeAttribute("xmlns:\(prefix)", from: domain)
+                    ownership.shared.removeAll { $0.path == namespacePath }
+                }
             } else {
                 for element in goneArguments { editor.remove(element) }
             }
@@ -170,12 +214,20 @@ struct DomainMerger {
             if let commandline {
                 for fragment in fragments { editor.insert(fragment, into: commandline) }
             } else {
+                ownership.addShared(Record(.container, commandlinePath))
                 editor.insert(XMLFragment("\(prefix):commandline", children: fragments), into: domain)
             }
-            if qemuPrefix == nil { editor.addAttribute("xmlns:qemu", qemuNamespace, to: domain) }
+            if qemuPrefix == nil {
+                ownership.addShared(Record(.attribute, namespacePath, attribute: "xmlns:qemu"))
+                editor.addAttribute("xmlns:qemu", qemuNamespace, to: domain)
+            }
         }
+        if isRecording { writeOwnership() }
+        flushDomainInsertions()
         let bytes = editor.result()
-        return DomainChange(bytes: bytes, changed: bytes != document.bytes, notes: notes, qemuConf: qemuConf)
+        return DomainChange(
+            bytes: bytes, changed: bytes != document.bytes, notes: notes, qemuConf: qemuConf, unowned: unowned,
+            isUnrecorded: recordedOwnership == nil)
     }
 
     // MARK: Attach
@@ -192,9 +244,18 @@ struct DomainMerger {
             throw DevicesError(code: .invalidArgument, message: "--rom and --rom-bar go with --gpu")
         }
         for target in request.hostdevs { try attachHostdev(target) }
-        if let lookingGlass = request.lookingGlass { try attachLookingGlass(lookingGlass) }
-        if request.scream { attachScream(lookingGlass: request.lookingGlass) }
-        if let evdev = request.evdev { try attachEvdev(evdev) }
+        if let lookingGlass = request.lookingGlass {
+            part = .lookingGlass
+            try attachLookingGlass(lookingGlass)
+        }
+        if request.scream {
+            part = .scream
+            attachScream(lookingGlass: request.lookingGlass)
+        }
+        if let evdev = request.evdev {
+            part = .evdev
+            try attachEvdev(evdev)
+        }
         if !request.tuning.isEmpty { try attachTuning(request.tuning) }
     }
 
@@ -284,6 +345,7 @@ struct DomainMerger {
     mutating func attachGPU(_ target: BindTarget, request: GuestRequest) throws {
         let functions = try gpuFunctions(target)
         guard let display = functions.first(where: { $0.pciClass.isDisplay }) ?? functions.first else { return }
+        part = .gpu(display.address)
         let rom = try romElement(for: display, request: request)
         let existing = pciHostdevs
         // Keep the guest slot the user (or an earlier attach) gave any function of the card.
@@ -306,8 +368,7 @@ struct DomainMerger {
             guestBus = chosen.bus
             guestSlot = chosen.slot
             if let controller = chosen.controller {
-                let lastController = devices?.children("controller").last
-                deviceInsertions.append((controller, lastController))
+                addDevice(controller, after: devices?.children("controller").last)
             }
         }
         let multifunction = functions.count > 1
@@ -329,12 +390,9 @@ struct DomainMerger {
             ]
             if isDisplay, let rom { children.append(rom) }
             children.append(guestAddress)
-            deviceInsertions.append(
-                (
-                    XMLFragment(
-                        "hostdev", ["mode": "subsystem", "type": "pci", "managed": "yes"], children: children),
-                    lastHostdev
-                ))
+            addDevice(
+                XMLFragment("hostdev", ["mode": "subsystem", "type": "pci", "managed": "yes"], children: children),
+                after: lastHostdev)
         }
         if display.isBootVGA {
             notes.append(
@@ -352,17 +410,17 @@ struct DomainMerger {
                 for attribute in current.attributes where merged.attribute(attribute.name) == nil {
                     merged.attributes.append(.init(name: attribute.name, value: attribute.value))
                 }
-                editor.replace(current, with: merged)
+                changeElement(current, to: merged)
             } else if let sourceElement = hostdev.child("source") {
-                editor.insert(rom, into: hostdev, after: sourceElement)
+                addElement(rom, into: hostdev, after: sourceElement)
             }
         }
         if let address = hostdev.children("address").first(where: { $0.attribute("type") == "pci" }) {
             if guestAddress.attribute("multifunction") == "on", address.attribute("multifunction") == nil {
-                editor.addAttribute("multifunction", "on", to: address)
+                addAttribute("multifunction", "on", to: address)
             }
         } else {
-            editor.insert(guestAddress, into: hostdev)
+            addElement(guestAddress, into: hostdev)
         }
     }
 
@@ -432,18 +490,17 @@ struct DomainMerger {
                 notes.append("\(device.address) is already in the domain")
                 continue
             }
-            deviceInsertions.append(
-                (
-                    XMLFragment(
-                        "hostdev", ["mode": "subsystem", "type": "pci", "managed": "yes"],
-                        children: [
-                            XMLFragment(
-                                "source",
-                                children: [
-                                    XMLFragment("address", GuestPCIAddress(device.address).attributes(guest: false))
-                                ])
-                        ]), lastHostdev
-                ))
+            part = .hostdev(device.address)
+            addDevice(
+                XMLFragment(
+                    "hostdev", ["mode": "subsystem", "type": "pci", "managed": "yes"],
+                    children: [
+                        XMLFragment(
+                            "source",
+                            children: [
+                                XMLFragment("address", GuestPCIAddress(device.address).attributes(guest: false))
+                            ])
+                    ]), after: lastHostdev)
         }
     }
 
@@ -471,21 +528,21 @@ struct DomainMerger {
         let size = XMLFragment("size", ["unit": "M"], text: String(sizeMiB))
         if let existing = shmem(named: name) {
             if let current = existing.child("model") {
-                if current.attribute("type") != "ivshmem-plain" { editor.replace(current, with: model) }
+                if current.attribute("type") != "ivshmem-plain" { changeElement(current, to: model) }
             } else {
-                editor.insert(model, into: existing)
+                addElement(model, into: existing)
             }
             if let current = existing.child("size") {
                 if Self.sizeMiB(of: current) != sizeMiB || current.attribute("unit") != "M" {
-                    editor.replace(current, with: size)
+                    changeElement(current, to: size)
                 }
             } else {
-                editor.insert(size, into: existing)
+                addElement(size, into: existing)
             }
             return
         }
-        deviceInsertions.append(
-            (XMLFragment("shmem", ["name": name], children: [model, size]), devices?.children("shmem").last))
+        addDevice(
+            XMLFragment("shmem", ["name": name], children: [model, size]), after: devices?.children("shmem").last)
     }
 
     /// The kvmfr `-device`/`-object` pair for Looking Glass, in QEMU's JSON syntax (QEMU ≥ 6.2, libvirt ≥ 7.9).
@@ -510,8 +567,14 @@ struct DomainMerger {
                 + "(\(request.formula == .b7 ? "B7" : "current") formula)")
         if request.kvmfr {
             if let old = shmem(named: "looking-glass") {
-                editor.remove(old)
-                notes.append("replaced the /dev/shm Looking Glass device with kvmfr")
+                if owns(old) {
+                    dropElement(old)
+                    notes.append("replaced the /dev/shm Looking Glass device with kvmfr")
+                } else {
+                    notes.append(
+                        "the domain's own <shmem name='looking-glass'> (line \(old.line)) is kept: remove it if kvmfr "
+                            + "replaces it")
+                }
             }
             setArguments(Self.kvmfrArguments(sizeMiB: size), matching: Self.isKVMFRArgument)
             notes.append(
@@ -521,7 +584,15 @@ struct DomainMerger {
             qemuConf = QEMUConf.aclBlock(existing: try existingACL(), adding: ["/dev/kvmfr0"])
             return
         }
-        removeArguments(matching: Self.isKVMFRArgument)
+        let owned = ownedArgumentIDs
+        removeArguments { Self.isKVMFRArgument($0) && owned.contains(Self.objectID($0) ?? "") }
+        if arguments.contains(where: {
+            Self.isKVMFRArgument($0.attribute("value") ?? "")
+                && !owned.contains(Self.objectID($0.attribute("value") ?? "") ?? "")
+        }) {
+            notes.append(
+                "the domain's own kvmfr <qemu:arg>s for Looking Glass are kept: remove them if /dev/shm replaces them")
+        }
         ensureShmem(name: "looking-glass", sizeMiB: size)
         notes.append(
             "Looking Glass: let the client read /dev/shm/looking-glass: "
@@ -567,11 +638,18 @@ struct DomainMerger {
             if let current = existing.first(where: {
                 isOurs($0.attribute("value") ?? "") && Self.sameObject($0.attribute("value") ?? "", value)
             }) {
-                if current.attribute("value") != value {
-                    editor.replace(current, with: XMLFragment(current.qualifiedName, ["value": value]))
+                let fragment = XMLFragment(current.qualifiedName, ["value": value])
+                if Self.isEvdevArgument(current.attribute("value") ?? "") {
+                    // An input object with vfioctl's id is vfioctl's, recorded or not.
+                    if editor.replace(current, with: fragment), let id = Self.objectID(value) {
+                        record(Record(.added, Self.argumentPath(id)))
+                    }
+                } else {
+                    changeElement(current, to: fragment)
                 }
             } else {
                 remaining += [flag, value]
+                if let id = Self.objectID(value) { record(Record(.added, Self.argumentPath(id))) }
             }
             index += 2
         }
@@ -609,6 +687,7 @@ struct DomainMerger {
         }
         for element in gone where !goneArguments.contains(where: { $0.range == element.range }) {
             goneArguments.append(element)
+            if let id = element.attribute("value").flatMap(Self.objectID) { forget(Self.argumentPath(id)) }
         }
     }
 }

@@ -15,6 +15,98 @@ extension DomainMerger {
                 message: "nothing to detach: name at least one of --gpu, --hostdev, --looking-glass, --scream, "
                     + "--evdev, --tune (or a part of it)")
         }
+        guard recordedOwnership != nil else {
+            try detachUnrecorded(request)
+            return
+        }
+        for target in request.gpus {
+            let slots = Set(try detachSlots(target))
+            let parts = ownership.parts.map(\.part).filter { part in
+                guard case .gpu(let address) = part else { return false }
+                return slots.contains(GuestPCIAddress(address.slot))
+            }
+            if parts.isEmpty, !removeUnrecordedPorts(for: slots),
+                let slot = slots.min(by: { ($0.bus, $0.slot) < ($1.bus, $1.slot) })
+            {
+                unowned.append(.gpu(PCIAddress(slot: slot)))
+            }
+            for part in parts { _ = undo(part) }
+        }
+        for address in try hostdevAddresses(request) {
+            let part = GuestPart.hostdev(PCIAddress(slot: address))
+            if !undo(part) { unowned.append(part) }
+        }
+        var simple: [GuestPart] = []
+        if request.lookingGlass != nil { simple.append(.lookingGlass) }
+        if request.scream { simple.append(.scream) }
+        if request.evdev != nil { simple.append(.evdev) }
+        simple += Self.tuningParts(request.tuning)
+        for part in simple where !undo(part) {
+            // Inputs an older vfioctl added before the record are vfioctl's by their ids and aliases.
+            if part == .evdev, removeUnrecordedEvdev() { continue }
+            unowned.append(part)
+        }
+        closeEmptied()
+    }
+
+    /// Removes root ports an older vfioctl added for a GPU (by their `ua-vfioctl-port-BB-SS` alias) with the
+    /// card's hostdevs on them: vfioctl's beyond doubt, record or not.
+    /// - Returns: whether there were any.
+    mutating func removeUnrecordedPorts(for slots: Set<GuestPCIAddress>) -> Bool {
+        var found = false
+        for controller in devices?.children("controller") ?? [] where controller.attribute("type") == "pci" {
+            guard let alias = controller.child("alias")?.attribute("name"), alias.hasPrefix("ua-vfioctl-port-"),
+                let index = controller.attribute("index").flatMap(GuestPCIAddress.number)
+            else { continue }
+            let onPort = pciHostdevs.filter { source, hostdev in
+                slots.contains(GuestPCIAddress(domain: source.domain, bus: source.bus, slot: source.slot, function: 0))
+                    && hostdev.children("address").contains { GuestPCIAddress($0)?.bus == index }
+            }
+            guard !onPort.isEmpty else { continue }
+            for (_, hostdev) in onPort { editor.remove(hostdev) }
+            editor.remove(controller)
+            found = true
+        }
+        return found
+    }
+
+    /// Removes the evdev objects and inputs with vfioctl's ids and aliases.
+    /// - Returns: whether there were any.
+    mutating func removeUnrecordedEvdev() -> Bool {
+        let objects = arguments.filter { Self.isEvdevArgument($0.attribute("value") ?? "") }
+        let inputs = nativeEvdevInputs
+        removeArguments(matching: Self.isEvdevArgument)
+        for input in inputs { editor.remove(input) }
+        return !objects.isEmpty || !inputs.isEmpty
+    }
+
+    /// The tuning parts a request names, in attach's order.
+    static func tuningParts(_ tuning: GuestRequest.Tuning) -> [GuestPart] {
+        [
+            (tuning.hugepages, GuestPart.hugepages), (tuning.pin, .pin), (tuning.hyperv, .hyperv),
+            (tuning.hidden, .hidden), (tuning.smbios, .smbios), (tuning.pm, .pm),
+        ].filter(\.0).map(\.1)
+    }
+
+    /// The host addresses of a request's hostdevs.
+    mutating func hostdevAddresses(_ request: GuestRequest) throws -> [GuestPCIAddress] {
+        var result: [GuestPCIAddress] = []
+        for target in request.hostdevs {
+            switch target {
+            case .device(.address(let address)): result.append(GuestPCIAddress(address))
+            case .device(let selector):
+                result += try hostReport().devices(matching: selector).map { GuestPCIAddress($0.address) }
+            case .gpu: throw DevicesError(code: .invalidArgument, message: "\(target) is a GPU: use --gpu \(target)")
+            }
+        }
+        return result
+    }
+
+    /// Detaches from a domain without a record of what vfioctl added (an older vfioctl wrote it, or a person).
+    ///
+    /// Only what is vfioctl's beyond doubt goes: the named devices' hostdevs, root ports, inputs and input objects
+    /// with vfioctl's aliases and ids. Shared memory and tuning stay, as they may be the user's own.
+    mutating func detachUnrecorded(_ request: GuestRequest) throws {
         var freedBuses: Set<Int> = []
         var gone: [XMLElement] = []
         let hostdevs = pciHostdevs
@@ -24,7 +116,9 @@ extension DomainMerger {
                 slots.contains(
                     GuestPCIAddress(domain: address.domain, bus: address.bus, slot: address.slot, function: 0))
             }
-            if matching.isEmpty { notes.append("no hostdev of \(target) in the domain") }
+            if matching.isEmpty, let slot = slots.min(by: { ($0.bus, $0.slot) < ($1.bus, $1.slot) }) {
+                unowned.append(.gpu(PCIAddress(slot: slot)))
+            }
             for (_, hostdev) in matching.sorted(by: { $0.value.range.lowerBound < $1.value.range.lowerBound }) {
                 if let guest = hostdev.children("address").first(where: { $0.attribute("type") == "pci" })
                     .flatMap(GuestPCIAddress.init)
@@ -35,22 +129,13 @@ extension DomainMerger {
                 gone.append(hostdev)
             }
         }
-        for target in request.hostdevs {
-            var addresses: [GuestPCIAddress] = []
-            switch target {
-            case .device(.address(let address)): addresses = [GuestPCIAddress(address)]
-            case .device(let selector):
-                addresses = try hostReport().devices(matching: selector).map { GuestPCIAddress($0.address) }
-            case .gpu: throw DevicesError(code: .invalidArgument, message: "\(target) is a GPU: use --gpu \(target)")
+        for address in try hostdevAddresses(request) {
+            guard let hostdev = hostdevs[address] else {
+                unowned.append(.hostdev(PCIAddress(slot: address)))
+                continue
             }
-            for address in addresses {
-                guard let hostdev = hostdevs[address] else {
-                    notes.append("no hostdev for \(target) in the domain")
-                    continue
-                }
-                editor.remove(hostdev)
-                gone.append(hostdev)
-            }
+            editor.remove(hostdev)
+            gone.append(hostdev)
         }
         // A root port vfioctl added goes when nothing is left on its bus.
         if !freedBuses.isEmpty {
@@ -68,16 +153,10 @@ extension DomainMerger {
                 editor.remove(controller)
             }
         }
-        if request.lookingGlass != nil {
-            if let shmem = shmem(named: "looking-glass") { editor.remove(shmem) }
-            removeArguments(matching: Self.isKVMFRArgument)
-        }
-        if request.scream, let shmem = shmem(named: "scream-ivshmem") { editor.remove(shmem) }
-        if request.evdev != nil {
-            removeArguments(matching: Self.isEvdevArgument)
-            for input in nativeEvdevInputs { editor.remove(input) }
-        }
-        detachTuning(request.tuning)
+        if request.lookingGlass != nil { unowned.append(.lookingGlass) }
+        if request.scream { unowned.append(.scream) }
+        if request.evdev != nil, !removeUnrecordedEvdev() { unowned.append(.evdev) }
+        unowned += Self.tuningParts(request.tuning)
         // A <devices> left with nothing in it goes too (libvirt reads a missing one as an empty one).
         if let devices, !devices.children.isEmpty, devices.children.allSatisfy(editor.isRemoved),
             holdsOnlyElements(devices)
@@ -96,48 +175,5 @@ extension DomainMerger {
             index = child.range.upperBound
         }
         return document.bytes[index..<content.upperBound].allSatisfy { [0x20, 0x09, 0x0A, 0x0D].contains($0) }
-    }
-
-    /// Removes a child element set that vfioctl's tuning writes; the parent goes too when nothing else is in it.
-    mutating func removeChildren(of parent: XMLElement, where isOurs: (XMLElement) -> Bool) {
-        let ours = parent.children.filter(isOurs)
-        guard !ours.isEmpty else { return }
-        if ours.count == parent.children.count {
-            editor.remove(parent)
-        } else {
-            for child in ours { editor.remove(child) }
-        }
-    }
-
-    mutating func detachTuning(_ tuning: GuestRequest.Tuning) {
-        if tuning.hugepages, let backing = domain.child("memoryBacking") {
-            removeChildren(of: backing) { $0.name == "hugepages" || $0.name == "nosharepages" }
-        }
-        if tuning.pin {
-            if let cputune = domain.child("cputune") {
-                removeChildren(of: cputune) { ["vcpupin", "emulatorpin", "iothreadpin"].contains($0.name) }
-            }
-            if let iothreads = domain.child("iothreads") { editor.remove(iothreads) }
-            notes.append("<vcpu> and <cpu> stay: the guest needs them; edit them to taste")
-        }
-        if tuning.hyperv || tuning.hidden, let features = domain.child("features") {
-            if tuning.hyperv, let hyperv = features.child("hyperv") {
-                editor.remove(hyperv)
-            } else if tuning.hidden, let hyperv = features.child("hyperv") {
-                removeChildren(of: hyperv) { $0.name == "vendor_id" }
-            }
-            if tuning.hidden, let kvm = features.child("kvm") {
-                removeChildren(of: kvm) { $0.name == "hidden" }
-            }
-        }
-        if tuning.smbios {
-            if let sysinfo = domain.children("sysinfo").first(where: { $0.attribute("type") == "smbios" }) {
-                editor.remove(sysinfo)
-            }
-            if let smbios = domain.child("os")?.child("smbios"), smbios.attribute("mode") == "sysinfo" {
-                editor.remove(smbios)
-            }
-        }
-        if tuning.pm, let pm = domain.child("pm") { editor.remove(pm) }
     }
 }

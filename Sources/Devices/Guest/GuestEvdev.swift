@@ -134,7 +134,7 @@ extension DomainMerger {
         }
         switch request.style {
         case .commandline:
-            for input in nativeEvdevInputs { editor.remove(input) }
+            for input in nativeEvdevInputs { dropElement(input) }
             var values: [String] = []
             for device in chosen {
                 var value = "input-linux,id=\(device.id),evdev=\(EvdevArguments.escape(device.path))"
@@ -163,14 +163,17 @@ extension DomainMerger {
                 let fragment = XMLFragment(
                     "input", ["type": "evdev"], children: [source, XMLFragment("alias", ["name": alias])])
                 if let current = existing.first(where: { $0.child("alias")?.attribute("name") == alias }) {
-                    editor.replace(current, with: fragment)
+                    // An input with vfioctl's alias is vfioctl's, recorded or not.
+                    if !Self.matches(current, fragment), editor.replace(current, with: fragment) {
+                        record(Record(.added, path(of: current)))
+                    }
                 } else {
-                    deviceInsertions.append((fragment, lastInput))
+                    addDevice(fragment, after: lastInput)
                 }
             }
             let aliases = Set(chosen.map { "ua-\($0.id)" })
             for input in existing where !aliases.contains(input.child("alias")?.attribute("name") ?? "") {
-                editor.remove(input)
+                dropElement(input)
             }
             notes.append(
                 "native evdev needs libvirt ≥ 7.6 (grabToggle) and cannot be hot-plugged; press \(request.grabToggle) "

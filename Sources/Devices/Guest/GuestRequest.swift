@@ -130,4 +130,9 @@ public struct DomainChange: Sendable {
     public var notes: [String]
     /// Lines for `/etc/libvirt/qemu.conf` that the result needs, when any.
     public var qemuConf: String?
+    /// Parts detach was asked for that hold nothing of vfioctl's: nothing changed for them.
+    public var unowned: [GuestPart] = []
+    /// Whether the domain held no record of what vfioctl added (an older vfioctl wrote it, or nothing did):
+    /// detach then removes only what is vfioctl's beyond doubt.
+    public var isUnrecorded = false
 }

@@ -9,8 +9,25 @@ extension DomainMerger {
         "on_poweroff", "on_reboot", "on_crash", "on_lockfailure", "pm", "perf", "devices", "seclabel",
     ]
 
-    /// Puts `fragment` into `<domain>` where libvirt would write it: after the nearest existing predecessor.
+    /// Puts `fragment` into `<domain>` where libvirt would write it (when the merge finishes, so that children
+    /// added at one place come in libvirt's order).
     mutating func insertDomainChild(_ fragment: XMLFragment) {
+        domainInsertions.append(fragment)
+    }
+
+    /// Inserts the queued children of `<domain>`, each after its nearest existing predecessor.
+    mutating func flushDomainInsertions() {
+        let queued = domainInsertions.enumerated().sorted { a, b in
+            let left = Self.domainOrder.firstIndex(of: a.element.name) ?? Self.domainOrder.count
+            let right = Self.domainOrder.firstIndex(of: b.element.name) ?? Self.domainOrder.count
+            return (left, a.offset) < (right, b.offset)
+        }
+        domainInsertions = []
+        for (_, fragment) in queued { placeDomainChild(fragment) }
+    }
+
+    /// Inserts `fragment` into `<domain>` after the nearest existing predecessor.
+    mutating func placeDomainChild(_ fragment: XMLFragment) {
         let name = fragment.name
         guard let position = Self.domainOrder.firstIndex(of: name) else {
             editor.insert(fragment, into: domain)
@@ -28,24 +45,6 @@ extension DomainMerger {
             editor.insertBefore(fragment, element: first, indent: indent)
         } else {
             editor.insert(fragment, into: domain)
-        }
-    }
-
-    /// Replaces `<domain>`'s child `name` with `fragment`, or inserts it.
-    mutating func setDomainChild(_ fragment: XMLFragment) {
-        if let current = domain.child(fragment.name), current.namespace == nil {
-            editor.replace(current, with: fragment)
-        } else {
-            insertDomainChild(fragment)
-        }
-    }
-
-    /// Makes `parent` hold `fragment` as its child of that name (replacing the first one), or creates it.
-    mutating func setChild(_ fragment: XMLFragment, of parent: XMLElement) {
-        if let current = parent.child(fragment.name) {
-            editor.replace(current, with: fragment)
-        } else {
-            editor.insert(fragment, into: parent)
         }
     }
 
@@ -72,30 +71,54 @@ extension DomainMerger {
 
     mutating func attachTuning(_ tuning: GuestRequest.Tuning) throws {
         let cpu = try CPUInfo(files: host.files)
-        if tuning.hugepages { try attachHugepages() }
-        if tuning.pin { try attachPinning(vcpus: tuning.vcpus, vendor: cpu.vendor) }
+        if tuning.hugepages {
+            part = .hugepages
+            try attachHugepages()
+        }
+        if tuning.pin {
+            part = .pin
+            try attachPinning(vcpus: tuning.vcpus, vendor: cpu.vendor)
+        }
         if tuning.hyperv || tuning.hidden {
             attachHyperV(full: tuning.hyperv, hidden: tuning.hidden, vendor: cpu.vendor)
         }
-        if tuning.smbios { try attachSMBIOS() }
+        if tuning.smbios {
+            part = .smbios
+            try attachSMBIOS()
+        }
         if tuning.pm {
-            setDomainChild(
-                XMLFragment(
-                    "pm",
-                    children: [
-                        XMLFragment("suspend-to-mem", ["enabled": "yes"]),
-                        XMLFragment("suspend-to-disk", ["enabled": "yes"]),
-                    ]))
+            part = .pm
+            attachPM()
+        }
+    }
+
+    /// Both suspend states, except one the domain turns off itself.
+    mutating func attachPM() {
+        let states = ["suspend-to-mem", "suspend-to-disk"]
+        guard let pm = domain.child("pm") else {
+            addDomainChild(XMLFragment("pm", children: states.map { XMLFragment($0, ["enabled": "yes"]) }))
+            return
+        }
+        for state in states {
+            guard let current = pm.child(state) else {
+                addElement(XMLFragment(state, ["enabled": "yes"]), into: pm)
+                continue
+            }
+            if current.attribute("enabled") == "no" {
+                notes.append(
+                    "the domain's <\(state) enabled='no'/> (line \(current.line)) is kept: set enabled='yes' there "
+                        + "to let the guest suspend that way")
+            }
         }
     }
 
     mutating func attachHugepages() throws {
         if let backing = domain.child("memoryBacking") {
             // Keep the user's memfd/shared/locked settings; add what is missing.
-            if backing.child("hugepages") == nil { editor.insert(XMLFragment("hugepages"), into: backing) }
-            if backing.child("nosharepages") == nil { editor.insert(XMLFragment("nosharepages"), into: backing) }
+            if backing.child("hugepages") == nil { addElement(XMLFragment("hugepages"), into: backing) }
+            if backing.child("nosharepages") == nil { addElement(XMLFragment("nosharepages"), into: backing) }
         } else {
-            insertDomainChild(
+            addDomainChild(
                 XMLFragment("memoryBacking", children: [XMLFragment("hugepages"), XMLFragment("nosharepages")]))
         }
         guard let kib = memoryKiB else { return }
@@ -111,132 +134,254 @@ extension DomainMerger {
         }
     }
 
+    /// The elements of `<cputune>` that pin.
+    static let pinElements: Set<String> = ["vcpupin", "emulatorpin", "iothreadpin"]
+
     mutating func attachPinning(vcpus: Int?, vendor: String?) throws {
         let topology = try host.topology()
+        let currentVCPU = domain.child("vcpu")
+        let currentCount = currentVCPU.flatMap { Int($0.text.trimmingWhitespace()) }
+        if let cputune = domain.child("cputune") {
+            let existingPins = cputune.children.filter { Self.pinElements.contains($0.name) }
+            if !existingPins.isEmpty, !existingPins.allSatisfy(owns) {
+                // The user's pinning stays, and the vCPU count it pins with it.
+                notes.append(
+                    "the domain's own pinning (<cputune> line \(cputune.line)) is kept, and with it its vCPU count: "
+                        + "remove its <vcpupin>, <emulatorpin> and <iothreadpin> to pin from the host's topology")
+                if let currentCount, let plan = try? PinningPlan(topology: topology, vcpus: currentCount) {
+                    attachCPU(vcpus: currentCount, threadsPerCore: plan.threadsPerCore, vendor: vendor)
+                }
+                return
+            }
+        }
         // Without --vcpus the guest keeps the count it has, when the host can pin that many.
         var wanted = vcpus
-        if wanted == nil, let current = domain.child("vcpu").flatMap({ Int($0.text.trimmingWhitespace()) }),
-            (try? PinningPlan(topology: topology, vcpus: current)) != nil
-        {
-            wanted = current
+        if wanted == nil, let currentCount, (try? PinningPlan(topology: topology, vcpus: currentCount)) != nil {
+            wanted = currentCount
         }
         let plan = try PinningPlan(topology: topology, vcpus: wanted)
         notes += plan.notes
-        notes.append(
-            "pinning \(plan.vcpus.count) vCPUs to host CPUs \(CPUList.format(plan.vcpus)); the host keeps "
-                + "\(CPUList.format(plan.host)), emulator and I/O thread on \(CPUList.format(plan.emulator))")
-        let vcpu = XMLFragment("vcpu", ["placement": "static"], text: String(plan.vcpus.count))
-        setDomainChild(vcpu)
-        setDomainChild(XMLFragment("iothreads", text: "1"))
+        let count = plan.vcpus.count
+        if let currentVCPU {
+            if currentCount != count {
+                // The user's placement and cpuset stay; only the count changes.
+                var fragment = XMLFragment("vcpu", text: String(count))
+                fragment.attributes = currentVCPU.attributes.map { .init(name: $0.name, value: $0.value) }
+                changeElement(currentVCPU, to: fragment)
+                notes.append("the guest's <vcpu> goes from \(currentCount.map(String.init) ?? "?") to \(count)")
+            }
+        } else {
+            addDomainChild(XMLFragment("vcpu", ["placement": "static"], text: String(count)))
+        }
+        if domain.child("iothreads") == nil { addDomainChild(XMLFragment("iothreads", text: "1")) }
         var pins = plan.vcpus.enumerated().map { index, cpu in
             XMLFragment("vcpupin", ["vcpu": String(index), "cpuset": String(cpu)])
         }
         pins.append(XMLFragment("emulatorpin", ["cpuset": CPUList.format(plan.emulator)]))
         pins.append(XMLFragment("iothreadpin", ["iothread": "1", "cpuset": CPUList.format(plan.emulator)]))
+        let pinning =
+            "pinning \(count) vCPUs to host CPUs \(CPUList.format(plan.vcpus)); the host keeps "
+            + "\(CPUList.format(plan.host)), emulator and I/O thread on \(CPUList.format(plan.emulator))"
         if let cputune = domain.child("cputune") {
-            // The user's other tuning (shares, periods, schedulers) stays; the pins are vfioctl's.
-            let ours: Set<String> = ["vcpupin", "emulatorpin", "iothreadpin"]
-            let existingPins = cputune.children.filter { ours.contains($0.name) }
-            let others = cputune.children.filter { !ours.contains($0.name) }
-            let same =
-                existingPins.count == pins.count
-                && zip(existingPins, pins).allSatisfy { element, fragment in
-                    element.name == fragment.name && element.attributes.map(\.name) == fragment.attributes.map(\.name)
-                        && element.attributes.map(\.value) == fragment.attributes.map(\.value)
-                }
-            if !same {
-                if others.isEmpty {
-                    editor.replace(cputune, with: XMLFragment("cputune", children: pins))
-                } else {
-                    for pin in existingPins { editor.remove(pin) }
-                    for pin in pins { editor.insert(pin, into: cputune, after: others.last) }
+            let existingPins = cputune.children.filter { Self.pinElements.contains($0.name) }
+            if existingPins.isEmpty {
+                notes.append(pinning)
+                // The user's other tuning (shares, periods, schedulers) stays.
+                for pin in pins { addElement(pin, into: cputune) }
+            } else {
+                notes.append(pinning)
+                let same =
+                    existingPins.count == pins.count
+                    && zip(existingPins, pins).allSatisfy { element, fragment in
+                        element.name == fragment.name
+                            && element.attributes.map(\.name) == fragment.attributes.map(\.name)
+                            && element.attributes.map(\.value) == fragment.attributes.map(\.value)
+                    }
+                if !same {
+                    for pin in existingPins { dropElement(pin) }
+                    for pin in pins { addElement(pin, into: cputune, after: existingPins.last) }
                 }
             }
         } else {
-            insertDomainChild(XMLFragment("cputune", children: pins))
+            notes.append(pinning)
+            addDomainChild(XMLFragment("cputune", children: pins))
         }
-        let cores = plan.vcpus.count / plan.threadsPerCore
-        var cpuChildren = [
-            XMLFragment(
-                "topology",
-                ["sockets": "1", "dies": "1", "cores": String(cores), "threads": String(plan.threadsPerCore)]),
-            XMLFragment("cache", ["mode": "passthrough"]),
-        ]
-        if vendor == "amd" { cpuChildren.append(XMLFragment("feature", ["policy": "require", "name": "topoext"])) }
-        if let current = domain.child("cpu") {
-            for feature in current.children("feature")
-            where !cpuChildren.contains(where: { $0.attribute("name") == feature.attribute("name") }) {
-                cpuChildren.append(
-                    XMLFragment("feature", ["policy": feature.attribute("policy"), "name": feature.attribute("name")]))
+        attachCPU(vcpus: count, threadsPerCore: plan.threadsPerCore, vendor: vendor)
+    }
+
+    /// `<cpu>` with a topology that matches the pinning, the host's cache and, on AMD, topoext; the user's mode,
+    /// topology and features stay.
+    mutating func attachCPU(vcpus: Int, threadsPerCore: Int, vendor: String?) {
+        let topology = XMLFragment(
+            "topology",
+            ["sockets": "1", "dies": "1", "cores": String(vcpus / threadsPerCore), "threads": String(threadsPerCore)])
+        let cache = XMLFragment("cache", ["mode": "passthrough"])
+        let topoext = XMLFragment("feature", ["policy": "require", "name": "topoext"])
+        guard let cpu = domain.child("cpu") else {
+            addDomainChild(
+                XMLFragment(
+                    "cpu", ["mode": "host-passthrough", "check": "none", "migratable": "on"],
+                    children: [topology, cache] + (vendor == "amd" ? [topoext] : [])))
+            return
+        }
+        let mode = cpu.attribute("mode") ?? "custom"
+        if mode != "host-passthrough" {
+            notes.append(
+                "the domain's <cpu mode='\(mode)'> is kept: mode='host-passthrough' gives the guest the host's own "
+                    + "CPU model and cache")
+        }
+        if let current = cpu.child("topology") {
+            let product = ["sockets", "dies", "clusters", "cores", "threads"].reduce(1) { product, name in
+                product * (current.attribute(name).flatMap { Int($0) } ?? 1)
             }
+            if product != vcpus {
+                // A topology that no longer adds up to the vCPU count is refused by libvirt.
+                changeElement(current, to: topology)
+                notes.append(
+                    "the domain's <topology> (line \(current.line)) did not add up to \(vcpus) vCPUs: replaced")
+            } else if current.attribute("threads") != String(threadsPerCore) {
+                notes.append(
+                    "the domain's <topology> (line \(current.line)) is kept: threads='\(threadsPerCore)' would match "
+                        + "the host CPUs the guest is pinned to")
+            }
+        } else {
+            addElement(topology, into: cpu)
         }
-        setDomainChild(
-            XMLFragment(
-                "cpu", ["mode": "host-passthrough", "check": "none", "migratable": "on"], children: cpuChildren))
+        if cpu.child("cache") == nil { addElement(cache, into: cpu) }
+        guard vendor == "amd" else { return }
+        if let current = cpu.children("feature").first(where: { $0.attribute("name") == "topoext" }) {
+            if let policy = current.attribute("policy"), policy == "disable" || policy == "forbid" {
+                notes.append(
+                    "the domain's <feature policy='\(policy)' name='topoext'/> is kept: AMD guests see SMT "
+                        + "threads only with policy='require'")
+            }
+        } else {
+            addElement(topoext, into: cpu)
+        }
     }
 
     /// The Hyper-V `vendor_id` vfioctl writes: 12 characters, as the field allows.
     static let hyperVVendorID = "1234567890ab"
 
+    /// The enlightenments vfioctl turns on, in libvirt's order; `vendor_id` goes with hiding.
+    static func enlightenments(hidden: Bool, vendor: String?) -> [XMLFragment] {
+        var list = [
+            XMLFragment("relaxed", ["state": "on"]), XMLFragment("vapic", ["state": "on"]),
+            XMLFragment("spinlocks", ["state": "on", "retries": "8191"]), XMLFragment("vpindex", ["state": "on"]),
+            XMLFragment("runtime", ["state": "on"]), XMLFragment("synic", ["state": "on"]),
+            XMLFragment("stimer", ["state": "on"], children: [XMLFragment("direct", ["state": "on"])]),
+            XMLFragment("reset", ["state": "on"]),
+        ]
+        if hidden { list.append(XMLFragment("vendor_id", ["state": "on", "value": hyperVVendorID])) }
+        list += [
+            XMLFragment("frequencies", ["state": "on"]), XMLFragment("reenlightenment", ["state": "on"]),
+            XMLFragment("tlbflush", ["state": "on"]), XMLFragment("ipi", ["state": "on"]),
+        ]
+        // evmcs is for Intel VMX only; on AMD it stops the guest from starting.
+        if vendor == "intel" { list.append(XMLFragment("evmcs", ["state": "on"])) }
+        return list
+    }
+
     mutating func attachHyperV(full: Bool, hidden: Bool, vendor: String?) {
-        var enlightenments: [XMLFragment] = []
-        if full {
-            enlightenments = [
-                XMLFragment("relaxed", ["state": "on"]), XMLFragment("vapic", ["state": "on"]),
-                XMLFragment("spinlocks", ["state": "on", "retries": "8191"]), XMLFragment("vpindex", ["state": "on"]),
-                XMLFragment("runtime", ["state": "on"]), XMLFragment("synic", ["state": "on"]),
-                XMLFragment("stimer", ["state": "on"], children: [XMLFragment("direct", ["state": "on"])]),
-                XMLFragment("reset", ["state": "on"]),
-            ]
+        let vendorID = XMLFragment("vendor_id", ["state": "on", "value": Self.hyperVVendorID])
+        let hiddenKVM = XMLFragment("hidden", ["state": "on"])
+        let hypervPath = ElementPath([Step(name: "features"), Step(name: "hyperv")])
+        guard let features = domain.child("features") else {
+            // One new <features> holds what both parts add; acpi and apic go with it.
+            var children = [XMLFragment("acpi"), XMLFragment("apic")]
+            ownership.addShared(Record(.container, ElementPath([Step(name: "features")])))
+            for basic in children {
+                ownership.addShared(Record(.added, ElementPath([Step(name: "features"), Self.step(of: basic)])))
+            }
+            if full || hidden {
+                part = full ? .hyperv : .hidden
+                let list = full ? Self.enlightenments(hidden: hidden, vendor: vendor) : [vendorID]
+                children.append(XMLFragment("hyperv", ["mode": "custom"], children: list))
+                record(Record(.added, hypervPath))
+            }
             if hidden {
-                enlightenments.append(XMLFragment("vendor_id", ["state": "on", "value": Self.hyperVVendorID]))
+                part = .hidden
+                if full { record(Record(.added, hypervPath.appending(Step(name: "vendor_id")))) }
+                children.append(XMLFragment("kvm", children: [hiddenKVM]))
+                record(Record(.added, ElementPath([Step(name: "features"), Step(name: "kvm")])))
             }
-            enlightenments += [
-                XMLFragment("frequencies", ["state": "on"]), XMLFragment("reenlightenment", ["state": "on"]),
-                XMLFragment("tlbflush", ["state": "on"]), XMLFragment("ipi", ["state": "on"]),
-            ]
-            // evmcs is for Intel VMX only; on AMD it stops the guest from starting.
-            if vendor == "intel" { enlightenments.append(XMLFragment("evmcs", ["state": "on"])) }
+            insertDomainChild(XMLFragment("features", children: children))
+            if full {
+                part = .hyperv
+                attachHypervClock()
+            }
+            return
         }
-        let features = domain.child("features")
-        var hyperv: XMLFragment?
+        let hyperv = features.child("hyperv")
         if full {
-            hyperv = XMLFragment("hyperv", ["mode": "custom"], children: enlightenments)
-        } else if hidden {
-            // Only hiding: add vendor_id to the user's own enlightenments.
-            let vendorID = XMLFragment("vendor_id", ["state": "on", "value": Self.hyperVVendorID])
-            if let current = features?.child("hyperv") {
-                setChild(vendorID, of: current)
-            } else {
-                hyperv = XMLFragment("hyperv", ["mode": "custom"], children: [vendorID])
-            }
-        }
-        let kvm = hidden ? XMLFragment("kvm", children: [XMLFragment("hidden", ["state": "on"])]) : nil
-        if let features {
-            if let hyperv { setChild(hyperv, of: features) }
-            if let kvm {
-                if let current = features.child("kvm") {
-                    setChild(XMLFragment("hidden", ["state": "on"]), of: current)
+            part = .hyperv
+            if let hyperv {
+                if let mode = hyperv.attribute("mode"), mode == "passthrough" {
+                    notes.append(
+                        "the domain's <hyperv mode='passthrough'> (line \(hyperv.line)) is kept: it turns on every "
+                            + "enlightenment the host has")
                 } else {
-                    editor.insert(kvm, into: features)
+                    for enlightenment in Self.enlightenments(hidden: false, vendor: vendor) {
+                        if let current = hyperv.child(enlightenment.name) {
+                            if current.attribute("state") == "off" {
+                                notes.append(
+                                    "the domain's <\(enlightenment.name) state='off'/> (line \(current.line)) is kept: "
+                                        + "set state='on' there to turn it on")
+                            }
+                        } else {
+                            addElement(enlightenment, into: hyperv)
+                        }
+                    }
+                }
+            } else {
+                addElement(
+                    XMLFragment(
+                        "hyperv", ["mode": "custom"], children: Self.enlightenments(hidden: hidden, vendor: vendor)),
+                    into: features)
+                if hidden {
+                    part = .hidden
+                    record(Record(.added, hypervPath.appending(Step(name: "vendor_id"))))
+                    part = .hyperv
                 }
             }
-            if features.child("acpi") == nil, full { editor.insert(XMLFragment("acpi"), into: features) }
-        } else {
-            let children = [XMLFragment("acpi"), XMLFragment("apic")] + [hyperv, kvm].compactMap { $0 }
-            insertDomainChild(XMLFragment("features", children: children))
+            if features.child("acpi") == nil { addElement(XMLFragment("acpi"), into: features) }
+            attachHypervClock()
         }
-        guard full else { return }
-        // stimer needs the hypervclock timer.
-        let timer = XMLFragment("timer", ["name": "hypervclock", "present": "yes"])
-        if let clock = domain.child("clock") {
-            if let current = clock.children("timer").first(where: { $0.attribute("name") == "hypervclock" }) {
-                if current.attribute("present") != "yes" { editor.replace(current, with: timer) }
+        guard hidden else { return }
+        part = .hidden
+        if let hyperv {
+            if let current = hyperv.child("vendor_id") {
+                if current.attribute("state") == "off" {
+                    notes.append(
+                        "the domain's <vendor_id state='off'/> (line \(current.line)) is kept: set state='on' and a "
+                            + "value there to hide the hypervisor's vendor")
+                }
+            } else if hyperv.attribute("mode") != "passthrough" {
+                addElement(vendorID, into: hyperv)
+            }
+        } else if !full {
+            addElement(XMLFragment("hyperv", ["mode": "custom"], children: [vendorID]), into: features)
+        }
+        if let kvm = features.child("kvm") {
+            if let current = kvm.child("hidden") {
+                if current.attribute("state") == "off" {
+                    notes.append(
+                        "the domain's <kvm><hidden state='off'/> (line \(current.line)) is kept: set state='on' there "
+                            + "to hide KVM")
+                }
             } else {
-                editor.insert(timer, into: clock)
+                addElement(hiddenKVM, into: kvm)
             }
         } else {
-            insertDomainChild(
+            addElement(XMLFragment("kvm", children: [hiddenKVM]), into: features)
+        }
+    }
+
+    /// The hypervclock timer stimer needs.
+    mutating func attachHypervClock() {
+        let timer = XMLFragment("timer", ["name": "hypervclock", "present": "yes"])
+        guard let clock = domain.child("clock") else {
+            addDomainChild(
                 XMLFragment(
                     "clock", ["offset": "localtime"],
                     children: [
@@ -244,6 +389,16 @@ extension DomainMerger {
                         XMLFragment("timer", ["name": "pit", "tickpolicy": "delay"]),
                         XMLFragment("timer", ["name": "hpet", "present": "no"]), timer,
                     ]))
+            return
+        }
+        if let current = clock.children("timer").first(where: { $0.attribute("name") == "hypervclock" }) {
+            if current.attribute("present") == "no" {
+                notes.append(
+                    "the domain's <timer name='hypervclock' present='no'/> (line \(current.line)) is kept: "
+                        + "Hyper-V's stimer needs present='yes'")
+            }
+        } else {
+            addElement(timer, into: clock)
         }
     }
 
@@ -287,15 +442,27 @@ extension DomainMerger {
         if (try? value("product_serial")) == nil {
             notes.append("serial numbers in \(HostPaths.dmi) are readable by root only: run as root to copy them")
         }
-        setDomainChild(XMLFragment("sysinfo", ["type": "smbios"], children: blocks))
-        // sysinfo applies only with <smbios mode='sysinfo'/> in <os>.
-        if let os = domain.child("os") {
-            setChild(XMLFragment("smbios", ["mode": "sysinfo"]), of: os)
+        if let current = domain.children("sysinfo").first(where: { $0.attribute("type") == "smbios" }) {
+            notes.append(
+                "the domain's own <sysinfo type='smbios'> (line \(current.line)) is kept: remove it to copy the "
+                    + "host's SMBIOS strings")
         } else {
-            insertDomainChild(
-                XMLFragment(
-                    "os",
-                    children: [XMLFragment("type", text: "hvm"), XMLFragment("smbios", ["mode": "sysinfo"])]))
+            addDomainChild(XMLFragment("sysinfo", ["type": "smbios"], children: blocks))
+        }
+        // sysinfo applies only with <smbios mode='sysinfo'/> in <os>.
+        let smbios = XMLFragment("smbios", ["mode": "sysinfo"])
+        if let os = domain.child("os") {
+            if let current = os.child("smbios") {
+                if current.attribute("mode") != "sysinfo" {
+                    notes.append(
+                        "the domain's <smbios mode='\(current.attribute("mode") ?? "")'/> (line \(current.line)) is "
+                            + "kept: mode='sysinfo' makes the guest see the <sysinfo> strings")
+                }
+            } else {
+                addElement(smbios, into: os)
+            }
+        } else {
+            addDomainChild(XMLFragment("os", children: [XMLFragment("type", text: "hvm"), smbios]))
         }
     }
 }

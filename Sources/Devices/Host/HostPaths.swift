@@ -77,8 +77,6 @@ public enum HostPaths {
     public static let blockClass = FilePath("/sys/class/block")
     /// `/dev/dri`: DRM device nodes.
     public static let driNodes = FilePath("/dev/dri")
-    /// `/run/vfioctl/bindings.json`: which driver each function had before vfioctl bound it.
-    public static let bindingState = FilePath("/run/vfioctl/bindings.json")
     /// `/etc/udev/rules.d`: local udev rules.
     public static let udevRules = FilePath("/etc/udev/rules.d")
     /// `/etc/initramfs-tools/modules`: modules Debian's initramfs loads early (the user's file).

@@ -10,7 +10,7 @@ public struct DomainSummary: Sendable, Codable, Hashable {
     public var sharedMemory: [String]
     /// Evdev devices it takes: `input-linux` arguments and `<input type='evdev'>`.
     public var evdev: [String]
-    /// Whether vfioctl added any of it (its aliases, ids and root ports).
+    /// Whether vfioctl added any of it (its ownership record in `<metadata>`, its aliases, ids and root ports).
     public var managedByVfioctl: Bool
     /// Tuning present: `hugepages`, `pinning`, `hyperv`, `kvm-hidden`, `smbios`.
     public var tuning: [String]
@@ -51,6 +51,9 @@ public struct DomainSummary: Sendable, Codable, Hashable {
             return element.children.contains(where: hasAlias)
         }
         if let devices, hasAlias(devices) { managed = true }
+        // The record attach keeps in <metadata> says so for any part, tuning included.
+        let metadata = domain.children.first { $0.name == "metadata" && $0.namespace == nil }
+        if metadata?.children.contains(where: { $0.namespace == DomainOwnership.namespace }) == true { managed = true }
         managedByVfioctl = managed
         var tuning: [String] = []
         if domain.child("memoryBacking")?.child("hugepages") != nil { tuning.append("hugepages") }

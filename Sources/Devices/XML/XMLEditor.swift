@@ -32,8 +32,8 @@ public struct XMLFragment: Sendable, Hashable {
     public func attribute(_ name: String) -> String? { attributes.first { $0.name == name }?.value }
 
     /// The element as text: the first line unindented, the following lines indented by `indent` plus `unit` per
-    /// level, attribute values in `quote`s.
-    public func render(indent: String, unit: String, quote: Character) -> String {
+    /// level, attribute values in `quote`s, lines ended by `newline`.
+    public func render(indent: String, unit: String, quote: Character, newline: String = "\n") -> String {
         var tag = "<" + name
         for attribute in attributes {
             // A value holding the document's quote is written in the other one, as people write JSON arguments.
@@ -47,9 +47,11 @@ public struct XMLFragment: Sendable, Hashable {
         }
         var lines = tag + ">"
         for child in children {
-            lines += "\n" + indent + unit + child.render(indent: indent + unit, unit: unit, quote: quote)
+            lines +=
+                newline + indent + unit
+                + child.render(indent: indent + unit, unit: unit, quote: quote, newline: newline)
         }
-        return lines + "\n" + indent + "</\(name)>"
+        return lines + newline + indent + "</\(name)>"
     }
 
     /// Escapes `&`, `<`, `>` and, in attribute values, the quote character.
@@ -58,6 +60,9 @@ public struct XMLFragment: Sendable, Hashable {
         for character in text {
             switch character {
             case "&": result += "&amp;"
+            // A parser reads a raw carriage return as a line feed: written as a reference it survives.
+            case "\r": result += "&#13;"
+            case "\r\n": result += "&#13;\n"
             case "<": result += "&lt;"
             case ">": result += "&gt;"
             case "'" where quote == "'": result += "&apos;"
@@ -78,6 +83,8 @@ public struct XMLEditor: Sendable {
     public let unit: String
     /// The quote character the document uses for attribute values.
     public let quote: Character
+    /// The line ending the document uses: `\r\n` when its first line ends so, else `\n`.
+    public let newline: String
 
     private struct Edit: Sendable {
         var range: Range<Int>
@@ -88,6 +95,7 @@ public struct XMLEditor: Sendable {
     private var edits: [Edit] = []
     private var closedParents: Set<Int> = []
     private var removedStarts: Set<Int> = []
+    private var coveringRanges: [Range<Int>] = []
 
     /// Starts editing `document`.
     public init(_ document: XMLDocument) {
@@ -108,6 +116,8 @@ public struct XMLEditor: Sendable {
             if bytes[equals + 1] == UInt8(ascii: "\"") { quote = "\"" }
         }
         self.quote = quote
+        let firstBreak = bytes.firstIndex(of: 0x0A)
+        newline = firstBreak.map { $0 > 0 && bytes[$0 - 1] == 0x0D } == true ? "\r\n" : "\n"
     }
 
     /// Whether anything was changed.
@@ -137,21 +147,46 @@ public struct XMLEditor: Sendable {
     }
 
     private mutating func add(_ range: Range<Int>, _ text: String) {
+        // An edit inside what is already removed or replaced is moot.
+        let covered = coveringRanges.contains { outer in
+            outer.lowerBound <= range.lowerBound && range.upperBound <= outer.upperBound
+                && !(range.isEmpty && (range.lowerBound == outer.lowerBound || range.lowerBound == outer.upperBound))
+        }
+        guard !covered else { return }
         edits.append(Edit(range: range, text: Array(text.utf8), order: edits.count))
     }
 
+    /// Replaces a range and everything edited inside it.
+    private mutating func cover(_ range: Range<Int>, with text: String) {
+        edits.removeAll { edit in
+            range.lowerBound <= edit.range.lowerBound && edit.range.upperBound <= range.upperBound
+                && !(edit.range.isEmpty
+                    && (edit.range.lowerBound == range.lowerBound || edit.range.lowerBound == range.upperBound))
+        }
+        add(range, text)
+        coveringRanges.append(range)
+    }
+
     /// Replaces an element with a fragment, unless it already reads exactly so.
-    public mutating func replace(_ element: XMLElement, with fragment: XMLFragment) {
+    /// - Returns: whether anything changed.
+    @discardableResult
+    public mutating func replace(_ element: XMLElement, with fragment: XMLFragment) -> Bool {
         let indent = indentation(of: element) ?? ""
-        let text = fragment.render(indent: indent, unit: unit, quote: quote)
-        guard document.text(element.range) != text else { return }
-        add(element.range, text)
+        let text = fragment.render(indent: indent, unit: unit, quote: quote, newline: newline)
+        guard document.text(element.range) != text else { return false }
+        cover(element.range, with: text)
+        return true
+    }
+
+    /// Replaces an element with text exactly as given (an earlier version of it); edits inside it are dropped.
+    public mutating func replace(_ element: XMLElement, withText text: String) {
+        cover(element.range, with: text)
     }
 
     /// Inserts a fragment into `parent`: right after `sibling` when given, else as its last child.
     public mutating func insert(_ fragment: XMLFragment, into parent: XMLElement, after sibling: XMLElement? = nil) {
         let indent = childIndentation(of: parent)
-        let text = "\n" + indent + fragment.render(indent: indent, unit: unit, quote: quote)
+        let text = newline + indent + fragment.render(indent: indent, unit: unit, quote: quote, newline: newline)
         if let sibling {
             add(sibling.range.upperBound..<sibling.range.upperBound, text)
             return
@@ -172,7 +207,7 @@ public struct XMLEditor: Sendable {
                 closedParents.insert(point)
                 edits.append(
                     Edit(
-                        range: content.upperBound..<content.upperBound, text: Array(("\n" + parentIndent).utf8),
+                        range: content.upperBound..<content.upperBound, text: Array((newline + parentIndent).utf8),
                         order: Int.max / 2))
             }
             return
@@ -187,7 +222,7 @@ public struct XMLEditor: Sendable {
             edits.append(
                 Edit(
                     range: tag.upperBound..<tag.upperBound,
-                    text: Array(("\n" + parentIndent + "</\(parent.qualifiedName)>").utf8), order: Int.max / 2))
+                    text: Array((newline + parentIndent + "</\(parent.qualifiedName)>").utf8), order: Int.max / 2))
         }
         add(tag.upperBound..<tag.upperBound, text)
     }
@@ -195,7 +230,9 @@ public struct XMLEditor: Sendable {
     /// Inserts a fragment right before `element`, on a line of its own indented by `indent`.
     public mutating func insertBefore(_ fragment: XMLFragment, element: XMLElement, indent: String) {
         let point = element.startTag.lowerBound
-        add(point..<point, fragment.render(indent: indent, unit: unit, quote: quote) + "\n" + indent)
+        add(
+            point..<point,
+            fragment.render(indent: indent, unit: unit, quote: quote, newline: newline) + newline + indent)
     }
 
     /// Removes an element; when it stands on lines of its own, the lines go too.
@@ -204,20 +241,22 @@ public struct XMLEditor: Sendable {
         var range = element.range
         if let indent = indentation(of: element) {
             var end = range.upperBound
-            while end < bytes.count, bytes[end] == 0x20 || bytes[end] == 0x09 || bytes[end] == 0x0D { end += 1 }
-            if end == bytes.count || bytes[end] == 0x0A {
-                // Take the line break before the element, so the previous line keeps its own ending.
+            while end < bytes.count, bytes[end] == 0x20 || bytes[end] == 0x09 { end += 1 }
+            let lineEnd = end < bytes.count && bytes[end] == 0x0D && end + 1 < bytes.count && bytes[end + 1] == 0x0A
+            if end == bytes.count || bytes[end] == 0x0A || lineEnd {
+                // Take the line break before the element (CR LF or LF), so the previous line keeps its own ending.
                 let start = range.lowerBound - indent.utf8.count
-                if start > 0, bytes[start - 1] == 0x0A {
+                if start > 1, bytes[start - 1] == 0x0A, bytes[start - 2] == 0x0D {
+                    range = (start - 2)..<end
+                } else if start > 0, bytes[start - 1] == 0x0A {
                     range = (start - 1)..<end
                 } else {
-                    range = start..<min(end + 1, bytes.count)
+                    range = start..<min(end + (lineEnd ? 2 : 1), bytes.count)
                 }
             }
         }
-        // Edits inside what goes are moot.
-        edits.removeAll { $0.range.lowerBound >= range.lowerBound && $0.range.upperBound <= range.upperBound }
-        add(range, "")
+        guard !isRemoved(element) else { return }
+        cover(range, with: "")
         removedStarts.insert(element.startTag.lowerBound)
     }
 

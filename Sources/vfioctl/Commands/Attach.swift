@@ -225,6 +225,14 @@ struct DomainSource: ParsableArguments {
 func check(_ change: DomainChange, original: XMLDocument, source: String, schema: String) throws {
     try DomainFile.validate(change, original: original, source: source, schema: schema)
     for note in change.notes { printError("note: \(note)") }
+    for part in change.unowned {
+        printError(
+            "note: nothing of vfioctl's to remove for \(part.flag)"
+                + (change.isUnrecorded
+                    ? " (the domain holds no record of what vfioctl added: only hostdevs of the named devices and "
+                        + "vfioctl's own root ports and evdev inputs are removed without one)"
+                    : ""))
+    }
     if !DomainFile.schemaAvailable(schema) {
         printError(
             "note: libvirt's schema \(schema) is not installed: the result is checked as XML only; libvirt checks "
@@ -233,6 +241,25 @@ func check(_ change: DomainChange, original: XMLDocument, source: String, schema
     if let block = change.qemuConf {
         printError("qemu.conf needs (in \(HostPaths.libvirtQEMUConf), then restart libvirt):")
         for line in block.split(separator: "\n") { printError("  " + line) }
+    }
+}
+
+extension GuestPart {
+    /// The option that names the part.
+    var flag: String {
+        switch self {
+        case .gpu(let address): "--gpu \(address)"
+        case .hostdev(let address): "--hostdev \(address)"
+        case .lookingGlass: "--looking-glass"
+        case .scream: "--scream"
+        case .evdev: "--evdev"
+        case .hugepages: "--hugepages"
+        case .pin: "--pin"
+        case .hyperv: "--hyperv"
+        case .hidden: "--hidden"
+        case .smbios: "--smbios"
+        case .pm: "--pm"
+        }
     }
 }
 
@@ -320,8 +347,10 @@ extension VFIOCtl {
             discussion: """
                 Merges into the file's own bytes: comments, attribute order, quoting and indentation stay, new \
                 elements take their siblings' indentation, and running it twice changes nothing the second time. \
-                An existing hostdev for the same source address is updated, never duplicated. The result is \
-                checked against libvirt's schema before anything is written.
+                An existing hostdev for the same source address is updated, never duplicated. The domain's own \
+                settings win: an explicit enabled='no', a topology, a pinning, an enlightenment turned off stay, \
+                with a note naming them. What attach adds or changes is recorded in the domain's <metadata> for \
+                detach. The result is checked against libvirt's schema before anything is written.
                 """)
 
         @OptionGroup var global: GlobalOptions
@@ -354,11 +383,14 @@ extension VFIOCtl {
 
     struct Detach: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Remove from a libvirt domain XML exactly what attach adds.",
+            abstract: "Remove from a libvirt domain XML exactly what attach added.",
             discussion: """
-                Takes the same options as attach: --gpu removes every hostdev of the card (and the root port \
-                attach added for it), --looking-glass and --scream their shmem devices, --evdev vfioctl's input \
-                objects, the tuning options their elements.
+                Takes the same options as attach. attach records what it adds and changes in the domain's own \
+                <metadata> (<vfioctl:ownership>); detach removes exactly that and puts back every value attach \
+                changed, so attach then detach gives the original bytes back. What the domain had before is \
+                never removed: for a part vfioctl did not add, detach changes nothing and says so. A domain \
+                without the record (written by an older vfioctl) loses only what is vfioctl's beyond doubt: the \
+                named devices' hostdevs and vfioctl's own root ports and evdev inputs.
                 """)
 
         @OptionGroup var global: GlobalOptions
@@ -417,7 +449,7 @@ extension VFIOCtl {
                 let document = try XMLDocument(bytes: Array(template.utf8), source: "template")
                 let request = try what.request()
                 try checkGuards(request, host: global.host, force: force)
-                let change = try global.host.attach(request, to: document, source: "template")
+                let change = try global.host.attach(request, to: document, source: "template", recording: false)
                 for note in change.notes { printError("note: \(note)") }
                 print(Sections.added(old: document.bytes, new: change.bytes), terminator: "")
                 if let block = change.qemuConf {

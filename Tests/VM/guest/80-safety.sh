@@ -62,7 +62,17 @@ while [ $i -lt $rounds ]; do
     i=$((i + 1))
     vfioctl bind --group "$kbd" > /dev/null 2>&1 &
     pid=$!
-    usleep $(( (RANDOM % 40) * 25000 ))
+    if [ $((i % 2)) -eq 0 ]; then
+        # Even rounds: once the bind holds the lock (its pid file is there), so most kills land among the writes.
+        n=0
+        while [ ! -e /run/vfioctl/lock.pid ] && [ $n -lt 3000 ] && kill -0 $pid 2>/dev/null; do
+            n=$((n + 1))
+            usleep 1000
+        done
+        usleep $(( (RANDOM % 20) * 15000 ))
+    else
+        usleep $(( (RANDOM % 40) * 25000 ))
+    fi
     kill -9 "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     if [ ! -e /run/vfioctl/journal.json ]; then
