@@ -9,4 +9,4 @@ check "e1000e is bound to its driver" sh -c 'ls /sys/bus/pci/drivers/e1000e | gr
 check "evdev made event nodes" sh -c 'ls /dev/input | grep -q "^event"'
 check "udev made by-id links for the USB keyboard and mouse" sh -c 'ls /dev/input/by-id | grep -q -- "-event-kbd" && ls /dev/input/by-id | grep -q -- "-event-mouse"'
 check "udev made by-path links for the virtio keyboard and mouse" sh -c 'ls /dev/input/by-path | grep -q "^pci-0000:03:00.0-event" && ls /dev/input/by-path | grep -q "^pci-0000:03:00.1-event"'
-check "vfioctl runs in the guest" /usr/bin/vfioctl --version
+clean "vfioctl runs in the guest" /usr/bin/vfioctl --version
