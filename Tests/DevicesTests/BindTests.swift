@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 import TestSupport
 import Testing
 
@@ -191,6 +192,70 @@ import Testing
             $0.hasSuffix("/bind <- 0000:01:00.0") || $0.hasSuffix("/bind <- 0000:01:00.3")
         }
         #expect(restoreOrder == ["nvidia-gpu/bind <- 0000:01:00.3", "nvidia/bind <- 0000:01:00.0"])
+    }
+
+    @Test("a refused driver_override stops the bind at that function, and the function before it goes back")
+    func refusedOverride() throws {
+        let fake = try FakeHost.workstation()
+        let kernel = try FakeKernel(host: fake)
+        kernel.refuseOverride = ["0000:01:00.1"]
+        let host = fake.host
+        let plan = try host.planBind([try target("01:00.0")], options: BindOptions())
+        let failure = #expect(throws: BindFailure.self) { try host.bind(plan, options: BindOptions(), io: kernel) }
+        #expect(failure?.error.cause as? Errno == .invalidArgument)
+        #expect(kernel.writes.contains("0000:01:00.1/driver_override <- vfio-pci"))
+        #expect(!kernel.writes.contains { $0.contains("0000:01:00.2") || $0.contains("0000:01:00.3") })
+        #expect(
+            plan.functions.map { driver(fake, $0.description) ?? "none" } == [
+                "nvidia", "snd_hda_intel", "xhci_hcd", "nvidia-gpu",
+            ])
+        #expect(override(fake, "0000:01:00.0") == "(null)")
+        #expect(!FileManager.default.fileExists(atPath: fake.path("/dev/vfio/2")))
+    }
+
+    @Test("a driver unloaded during the bind leaves its function not restored, and the outcome names the write")
+    func notRestored() throws {
+        let fake = try FakeHost.workstation()
+        let kernel = try FakeKernel(host: fake)
+        kernel.refuseVFIO = ["0000:01:00.3"]
+        let audioDriver = fake.path("/sys/bus/pci/drivers/snd_hda_intel")
+        kernel.beforeWrite = { path in
+            if path.string.hasSuffix("0000:01:00.3/driver_override") {
+                try? FileManager.default.removeItem(atPath: audioDriver)
+            }
+        }
+        let host = fake.host
+        let plan = try host.planBind([try target("01:00.0")], options: BindOptions())
+        let failure = #expect(throws: BindFailure.self) { try host.bind(plan, options: BindOptions(), io: kernel) }
+        let audio = failure?.outcomes.first { $0.address.description == "0000:01:00.1" }
+        #expect(audio?.result == "not restored")
+        #expect(audio?.driver == nil)
+        #expect(audio?.detail?.contains("snd_hda_intel/bind") == true)
+        #expect(
+            failure?.outcomes.filter { $0.address.description != "0000:01:00.1" }.map(\.result) == [
+                "restored", "restored", "restored",
+            ])
+        #expect(driver(fake, "0000:01:00.1") == nil)
+        #expect(driver(fake, "0000:01:00.0") == "nvidia")
+    }
+
+    @Test("the fake kernel refuses a bind to an unloaded driver and vfio-pci without an override, as Linux does")
+    func fakeKernelRefuses() throws {
+        let fake = try FakeHost.workstation()
+        let kernel = try FakeKernel(host: fake)
+        try kernel.write("0000:01:00.1", to: FilePath(fake.path("/sys/bus/pci/drivers/snd_hda_intel/unbind")))
+        let unloaded = #expect(throws: DevicesError.self) {
+            try kernel.write("0000:01:00.1", to: FilePath(fake.path("/sys/bus/pci/drivers/nouveau/bind")))
+        }
+        #expect(unloaded?.cause as? Errno == .noSuchFileOrDirectory)
+        let noOverride = #expect(throws: DevicesError.self) {
+            try kernel.write("0000:01:00.1", to: FilePath(fake.path("/sys/bus/pci/drivers/vfio-pci/bind")))
+        }
+        #expect(noOverride?.cause as? Errno == .operationNotSupportedByDevice)
+        #expect(driver(fake, "0000:01:00.1") == nil)
+        try kernel.write("vfio-pci", to: FilePath(fake.path("/sys/bus/pci/devices/0000:01:00.1/driver_override")))
+        try kernel.write("0000:01:00.1", to: FilePath(fake.path("/sys/bus/pci/drivers/vfio-pci/bind")))
+        #expect(driver(fake, "0000:01:00.1") == "vfio-pci")
     }
 
     @Test("unbind without a remembered driver lets the kernel probe")

@@ -80,6 +80,63 @@ enum GuestRequests {
     }
 
     @Test(
+        "libvirt's domain.rng as vfioctl applies it rejects known-invalid domains, naming the element, and accepts them without it",
+        arguments: [
+            ("a vCPU count that is not a number", "<vcpu placement='static'>eight</vcpu>", "vcpu"),
+            ("an element libvirt does not know", "<devices><gpu/></devices>", "devices"),
+            ("a hostdev without its source", "<devices><hostdev mode='subsystem' type='pci'/></devices>", "devices"),
+        ])
+    func schemaRejects(_ label: String, _ line: String, _ element: String) throws {
+        let document = """
+            <domain type='kvm'>
+              <name>invalid</name>
+              <memory unit='KiB'>1048576</memory>
+              <os><type arch='x86_64' machine='q35'>hvm</type></os>
+              \(line)
+            </domain>
+
+            """
+        let problem = try DomainFile.schemaProblem(Array(document.utf8), source: label)
+        #expect(problem?.contains(element) == true, "\(label): \(problem ?? "accepted")")
+        // The same document without the bad line is valid: the rejection is the line's.
+        let valid = document.replacingOccurrences(of: line, with: "<vcpu placement='static'>2</vcpu>")
+        #expect(try DomainFile.schemaProblem(Array(valid.utf8), source: label) == nil)
+    }
+
+    @Test(
+        "the nothing-lost judge keeps added attributes and opened elements; reports a lost attribute, text or </devices>"
+    )
+    func lostLinesJudge() throws {
+        let original = "<domain type='kvm'>\n  <name>a</name>\n  <features/>\n  <devices>\n  </devices>\n</domain>\n"
+        let kept =
+            "<domain type='kvm' xmlns:q='x'>\n  <name>a</name>\n  <features>\n    <acpi/>\n  </features>\n"
+            + "  <devices>\n    <shmem/>\n  </devices>\n</domain>\n"
+        #expect(try LostLines.find(original: Array(original.utf8), merged: Array(kept.utf8), request: "x").isEmpty)
+        let lost = "<domain>\n  <name>b</name>\n  <features/>\n  <devices>\n</domain>\n"
+        #expect(
+            try LostLines.find(original: Array(original.utf8), merged: Array(lost.utf8), request: "x") == [
+                "removed the user's line <domain type='kvm'>", "removed the user's line   <name>a</name>",
+                "removed the user's line   </devices>",
+            ])
+    }
+
+    @Test("without libvirt's schema, or with a file that is not one, schemaProblem throws instead of saying valid")
+    func schemaProblemThrows() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vfioctl-rng-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let bytes = Array(try Data(contentsOf: DomainFixtures.directory.appendingPathComponent("minimal.xml")))
+        let missing = directory.appendingPathComponent("domain.rng").path
+        #expect(throws: DevicesError.self) { try DomainFile.schemaProblem(bytes, source: "minimal", schema: missing) }
+        let notSchema = directory.appendingPathComponent("not-a-schema.rng")
+        try Data("<domain type='kvm'/>\n".utf8).write(to: notSchema)
+        #expect(throws: DevicesError.self) {
+            try DomainFile.schemaProblem(bytes, source: "minimal", schema: notSchema.path)
+        }
+        #expect(try DomainFile.schemaProblem(bytes, source: "minimal") == nil)
+    }
+
+    @Test(
         "every option on every domain: valid for libvirt, idempotent, nothing lost, detach gives the original back",
         arguments: DomainFixtures.corpus)
     func corpus(_ name: String) throws {
@@ -102,29 +159,29 @@ enum GuestRequests {
                 String(decoding: again.bytes, as: UTF8.self) == String(decoding: change.bytes, as: UTF8.self),
                 "\(name) \(label): a second attach changed the result:\n\(UnifiedDiff.make(old: change.bytes, new: again.bytes, oldName: "first", newName: "second"))"
             )
-            // Nothing of the user's is lost: every original line is still there, in order (except the lines of
-            // an element vfioctl opens or extends: an empty parent, a start tag that gains an attribute; and what
-            // the request names: the vCPU count --vcpus asks for with a topology that must add up to it, the
-            // size of an existing Looking Glass device).
-            let diff = UnifiedDiff.make(old: original.bytes, new: change.bytes, oldName: "a", newName: "b")
-            let removed = diff.split(separator: "\n").filter { $0.hasPrefix("-") && !$0.hasPrefix("---") }
-            let updatable = [
-                "<cpu mode='host-passthrough' check='none' migratable='on'/>", "<cpu mode=\"host-passthrough\"/>",
-                "<devices/>", "</devices>", "</domain>", "<metadata/>", "<domain ",
-                "<address type='pci' domain='0x0000' bus='0x05'", "<size unit='M'>", "<cpu mode=", "<vcpu",
-                "<topology",
-            ]
-            for line in removed where !updatable.contains(where: { line.contains($0) }) {
-                Issue.record("\(name) \(label): removed the user's line \(line)")
+            // Nothing of the user's is lost, as diff(1) sees it: no line deleted, and every line diff(1) reports
+            // changed is still there with only attributes added or its empty element opened, or is the one value
+            // the request names (the vCPU count of --vcpus 6 and the topology that adds up to it, the size of an
+            // existing Looking Glass device).
+            for line in try LostLines.find(original: original.bytes, merged: change.bytes, request: label) {
+                Issue.record("\(name) \(label): \(line)")
             }
             let detached = try host.detach(request, from: merged, source: name)
             #expect(
                 String(decoding: detached.bytes, as: UTF8.self) == String(decoding: original.bytes, as: UTF8.self),
                 "\(name) \(label): detach did not give the original back:\n\(UnifiedDiff.make(old: original.bytes, new: detached.bytes, oldName: "original", newName: "detached"))"
             )
-            // Detaching from the untouched domain changes nothing and says which parts hold nothing of vfioctl's.
+            // Detaching from the untouched domain changes nothing and says which parts hold nothing of vfioctl's;
+            // only the GPU the request names goes, where the user had passed it through by hand.
             let untouched = try host.detach(request, from: original, source: name)
-            if !name.hasPrefix("existing-passthrough") || (label != "gpu" && label != "everything") {
+            if name == "existing-passthrough" && (label == "gpu" || label == "everything") {
+                let text = String(decoding: original.bytes, as: UTF8.self)
+                let hostdev = try #require(
+                    text.firstRange(of: #/    <hostdev [^\n]*\n(?:      [^\n]*\n)*    <\/hostdev>\n/#))
+                #expect(
+                    String(decoding: untouched.bytes, as: UTF8.self) == text.replacingCharacters(in: hostdev, with: ""),
+                    "\(name) \(label): detach took more than the hand-made GPU hostdev")
+            } else {
                 #expect(untouched.bytes == original.bytes, "\(name) \(label): detach changed an untouched domain")
             }
             #expect(untouched.isUnrecorded)
@@ -226,5 +283,81 @@ enum GuestRequests {
         #expect(!text.contains("vfioctl:ownership"))
         #expect(text.contains("<shmem name='looking-glass'>") && text.contains("<hugepages/>"))
         #expect(try DomainFile.schemaProblem(change.bytes, source: "legacy") == nil)
+    }
+}
+
+/// What diff(1) says a merge took away from the user's file.
+enum LostLines {
+    /// Runs diff(1) on the two files and returns one line for each original line that is not kept: deleted, or
+    /// changed into something other than itself with attributes added or its empty element opened.
+    static func find(original: [UInt8], merged: [UInt8], request: String) throws -> [String] {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vfioctl-lost-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let old = directory.appendingPathComponent("original.xml")
+        let new = directory.appendingPathComponent("merged.xml")
+        try Data(original).write(to: old)
+        try Data(merged).write(to: new)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/diff")
+        process.arguments = [old.path, new.path]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus <= 1 else {
+            return ["diff(1) failed with status \(process.terminationStatus)"]
+        }
+        var lost: [String] = []
+        var removed: [Substring] = []
+        var added: [Substring] = []
+        func judge() {
+            for line in removed where !added.contains(where: { kept(line, as: $0, request: request) }) {
+                lost.append("removed the user's line \(line)")
+            }
+            removed = []
+            added = []
+        }
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("< ") || line == "<" {
+                removed.append(line.dropFirst(2))
+            } else if line.hasPrefix("> ") || line == ">" {
+                added.append(line.dropFirst(2))
+            } else if line != "---" {
+                judge()
+            }
+        }
+        judge()
+        return lost
+    }
+
+    /// A start tag's parts: leading space, name, attributes in order, and whether it closes itself; nil for a line
+    /// that is not one start tag.
+    private static func tag(_ line: Substring) -> (
+        indent: Substring, name: Substring, attributes: [String], closed: Bool, rest: Substring
+    )? {
+        guard
+            let match = line.wholeMatch(
+                of: /(\s*)<([A-Za-z_][\w:.-]*)((?:\s+[\w:.-]+=(?:'[^']*'|"[^"]*"))*)\s*(\/?)>(.*)/)
+        else {
+            return nil
+        }
+        let attributes = match.3.matches(of: /[\w:.-]+=(?:'[^']*'|"[^"]*")/).map { String($0.0) }
+        return (match.1, match.2, attributes, match.4 == "/", match.5)
+    }
+
+    /// Whether `new` keeps `old`: the same line, or the same start tag with attributes added and, when it closed
+    /// itself, perhaps opened; or the value the request names.
+    static func kept(_ old: Substring, as new: Substring, request: String) -> Bool {
+        if old == new { return true }
+        guard let before = tag(old), let after = tag(new), before.indent == after.indent, before.name == after.name
+        else { return false }
+        if request == "pin-6" && (before.name == "vcpu" || before.name == "topology") { return true }
+        // --looking-glass 2560x1440 sizes an existing Looking Glass device to 64 MiB.
+        if request == "looking-glass" && before.name == "size" { return new.hasSuffix("<size unit='M'>64</size>") }
+        guard before.attributes.allSatisfy(after.attributes.contains) else { return false }
+        if before.closed { return after.rest.isEmpty }
+        return before.rest == after.rest && !after.closed
     }
 }

@@ -113,6 +113,25 @@ import Testing
         #expect(commands.log.count == calls)
     }
 
+    @Test("single GPU, one ordered log: the driver unloads before vfio-pci takes the GPU and reloads before it rebinds")
+    func singleGPUOrder() throws {
+        let fake = try desktop(HookConfig(singleGPU: true))
+        let events = EventLog()
+        let kernel = try FakeKernel(host: fake, events: events)
+        let commands = FakeCommands(host: fake, events: events)
+        _ = try run(fake, "prepare", "begin", kernel: kernel, commands: commands)
+        let unload = try #require(events.index(of: "run modprobe -r nvidia"))
+        let toVFIO = try #require(events.index(of: "write 0000:01:00.0/driver_override <- vfio-pci"))
+        #expect(unload < toVFIO)
+        _ = try run(fake, "release", "end", kernel: kernel, commands: commands)
+        let reload = try #require(events.index(of: "run modprobe nvidia"))
+        let rebind = try #require(events.index(of: "write nvidia/bind <- 0000:01:00.0"))
+        #expect(reload < rebind)
+        let start = try #require(events.index(of: "run systemctl start display-manager.service"))
+        #expect(rebind < start)
+        #expect(driver(fake, "0000:01:00.0") == "nvidia")
+    }
+
     @Test("a driver that will not unload stops the start and undoes every earlier step")
     func singleGPUFailure() throws {
         let fake = try desktop(HookConfig(singleGPU: true))

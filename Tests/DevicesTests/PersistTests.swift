@@ -248,13 +248,19 @@ import Testing
         withExtendedLifetime(arch) {}
     }
 
-    @Test("the managed block comes out exactly as it went in")
+    @Test("the managed block is written after the user's text, replaced by a second apply, and comes out exactly")
     func managedBlock() {
         for text in ["", "a", "a\n", "a\n\n", "x\ny"] {
-            #expect(ManagedBlock.remove(from: ManagedBlock.apply(["vfio_pci"], to: text)) == text)
-            #expect(
-                ManagedBlock.apply(["vfio_pci"], to: ManagedBlock.apply(["vfio"], to: text))
-                    == ManagedBlock.apply(["vfio_pci"], to: text))
+            let applied = ManagedBlock.apply(["vfio_pci"], to: text)
+            let lines = applied.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            #expect(applied.hasPrefix(text))
+            #expect(lines.filter { $0 == "vfio_pci" }.count == 1)
+            #expect(lines.contains { $0 == ManagedBlock.begin || $0 == ManagedBlock.beginAfterNewline })
+            #expect(lines.contains(ManagedBlock.end))
+            #expect(ManagedBlock.remove(from: applied) == text)
+            let twice = ManagedBlock.apply(["vfio_pci"], to: ManagedBlock.apply(["vfio"], to: text))
+            #expect(twice == applied)
+            #expect(!twice.split(separator: "\n").contains("vfio"))
         }
     }
 }

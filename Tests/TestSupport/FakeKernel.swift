@@ -10,7 +10,11 @@ public struct Killed: Error {}
 /// A `rom` attribute serves the ROM bytes only while enabled. Driver attributes behave as the PCI core's do:
 /// `driver_override`, a driver's `unbind` and `bind`, `drivers_probe` (which binds the override, else the driver
 /// the device had when the kernel was created), `/dev/vfio/<group>` appearing and going with vfio-pci, and
-/// `modprobe` creating `/sys/module/<name>`. Every write is recorded; tests tell it to fail like a kernel does.
+/// `modprobe` creating `/sys/module/<name>` (and `/sys/bus/pci/drivers/vfio-pci` for vfio-pci). It refuses what the
+/// kernel refuses: a `bind` to a driver that is not loaded (no `drivers/<name>` folder: ENOENT), and vfio-pci taking
+/// a device whose `driver_override` does not name it (vfio-pci has no IDs of its own: ENODEV). Every write is
+/// recorded, in `writes` and in `events` (shared with `FakeCommands` when a test passes one `EventLog` to both);
+/// tests tell it to fail like a kernel does.
 public final class FakeKernel: HostIO, @unchecked Sendable {
     private let lock = NSLock()
     private var enabled: Set<String> = []
@@ -35,14 +39,19 @@ public final class FakeKernel: HostIO, @unchecked Sendable {
     /// Block devices (`sda1`) the kernel has claimed: an `O_EXCL` open fails with EBUSY.
     public var claimedBlockDevices: Set<String> = []
 
+    /// Every write and module load in order, with the commands of a `FakeCommands` that shares it.
+    public let events: EventLog
+
     /// Creates a kernel for ROM tests only.
     public init() {
         root = nil
+        events = EventLog()
     }
 
     /// Creates the kernel of a fake host: each device's current driver is the one it probes to naturally.
-    public init(host: FakeHost) throws {
+    public init(host: FakeHost, events: EventLog = EventLog()) throws {
         root = host.root
+        self.events = events
         let devices = host.path("/sys/bus/pci/devices")
         for address in try FileManager.default.contentsOfDirectory(atPath: devices) {
             if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(devices)/\(address)/driver") {
@@ -89,10 +98,15 @@ public final class FakeKernel: HostIO, @unchecked Sendable {
     /// Creates `/sys/module/<name>`.
     public func loadModule(_ name: String) throws {
         lock.withLock { log.append("modprobe \(name)") }
+        events.append("modprobe \(name)")
         guard let root else { return }
+        let module = name.replacingOccurrences(of: "-", with: "_")
         try FileManager.default.createDirectory(
-            atPath: root + "/sys/module/" + name.replacingOccurrences(of: "-", with: "_"),
-            withIntermediateDirectories: true)
+            atPath: root + "/sys/module/" + module, withIntermediateDirectories: true)
+        if module == "vfio_pci" {
+            try FileManager.default.createDirectory(
+                atPath: root + "/sys/bus/pci/drivers/vfio-pci", withIntermediateDirectories: true)
+        }
     }
 
     /// Records the write and applies what the kernel would do.
@@ -110,6 +124,7 @@ public final class FakeKernel: HostIO, @unchecked Sendable {
         let name = path.lastComponent?.string ?? ""
         let owner = path.removingLastComponent().lastComponent?.string ?? ""
         lock.withLock { log.append("\(owner)/\(name) <- \(text)") }
+        events.append("write \(owner)/\(name) <- \(text)")
         if denyWrites { throw error(path, .permissionDenied) }
         // Framebuffer drivers only record the write; a virtual console keeps the value.
         if path.string.contains("/bus/platform/") { return }
@@ -195,13 +210,16 @@ public final class FakeKernel: HostIO, @unchecked Sendable {
     }
 
     private func bind(_ address: String, to driver: String, path: FilePath) throws {
+        let driverDir = (root ?? "") + "/sys/bus/pci/drivers/\(driver)"
+        // An unloaded driver has no folder, so there is no `bind` file to open.
+        guard FileManager.default.fileExists(atPath: driverDir) else { throw error(path, .noSuchFileOrDirectory) }
         guard driverOf(address) == nil else { throw error(path, .resourceBusy) }
         if let override = override(address), override != driver { throw error(path, .operationNotSupportedByDevice) }
+        // vfio-pci matches no device by ID: only an override naming it lets it probe.
+        if driver == "vfio-pci" && override(address) != "vfio-pci" { throw error(path, .operationNotSupportedByDevice) }
         if driver == "vfio-pci" && lock.withLock({ refuseVFIO.contains(address) }) {
             throw error(path, .invalidArgument)
         }
-        let driverDir = (root ?? "") + "/sys/bus/pci/drivers/\(driver)"
-        try FileManager.default.createDirectory(atPath: driverDir, withIntermediateDirectories: true)
         let deviceLink = URL(fileURLWithPath: device(address)).resolvingSymlinksInPath().path + "/driver"
         try FileManager.default.createSymbolicLink(
             atPath: deviceLink, withDestinationPath: relativeLink(from: deviceLink, to: driverDir))
@@ -224,8 +242,8 @@ public final class FakeKernel: HostIO, @unchecked Sendable {
         guard driverOf(address) == nil else { return }
         let candidate = override(address) ?? natural[address]
         guard let candidate else { return }
-        let module = (root ?? "") + "/sys/module/" + candidate.replacingOccurrences(of: "-", with: "_")
-        if candidate == "vfio-pci" && !FileManager.default.fileExists(atPath: module) { return }
+        // A driver that is not loaded takes nothing; the probe itself succeeds.
+        if !FileManager.default.fileExists(atPath: (root ?? "") + "/sys/bus/pci/drivers/\(candidate)") { return }
         if candidate == "vfio-pci" && lock.withLock({ refuseVFIO.contains(address) }) { return }
         try bind(address, to: candidate, path: FilePath((root ?? "") + "/sys/bus/pci/drivers_probe"))
     }

@@ -77,20 +77,24 @@ private func program(_ name: String) -> String? {
         }
     }
 
-    @Test("golden files: each option on the virt-manager domain gives exactly the recorded result")
+    @Test("each option adds to the virt-manager domain what its hand-checked golden/ file says, as diff(1) sees it")
     func golden() throws {
+        let diff = try #require(program("diff"), "diff missing: apt-get install diffutils")
         let fake = try FakeHost.guestHost()
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let input = fixtures.appendingPathComponent("domains/virt-manager.xml").path
-        let update = ProcessInfo.processInfo.environment["VFIOCTL_UPDATE_GOLDEN"] == "1"
         for (label, arguments) in options {
             let result = try vfioctl(
                 ["attach", input] + arguments + ["--print-xml", "--sysroot", fake.root, "--pci-ids", fake.pciIDs])
             #expect(result.status == 0, "\(label): \(result.stderr)")
-            let golden = fixtures.appendingPathComponent("golden/virt-manager-\(label).xml")
-            if update { try result.stdout.write(to: golden, atomically: true, encoding: .utf8) }
+            let output = directory.appendingPathComponent("\(label).xml").path
+            try result.stdout.write(toFile: output, atomically: true, encoding: .utf8)
+            let changes = try run(diff, [input, output])
+            #expect(changes.status == 1, "\(label): diff(1) found no change or failed: \(changes.stderr)")
+            let golden = fixtures.appendingPathComponent("golden/virt-manager-\(label).diff")
             let expected = try String(contentsOf: golden, encoding: .utf8)
-            #expect(
-                result.stdout == expected, "\(label) differs from \(golden.path) (VFIOCTL_UPDATE_GOLDEN=1 rewrites it)")
+            #expect(changes.stdout == expected, "\(label): diff(1) from the domain differs from \(golden.path)")
         }
     }
 
@@ -190,7 +194,61 @@ private func program(_ name: String) -> String? {
         }
     }
 
-    @Test("two runs on one file at once both land: the lock serialises read, merge and write")
+    @Test("attach waits while the test holds the folder's lock (blocked in /proc/locks), then reads the file anew")
+    func waitsForTheLock() throws {
+        let fake = try FakeHost.guestHost()
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("win11.xml").path
+        try FileManager.default.copyItem(
+            atPath: fixtures.appendingPathComponent("domains/virt-manager.xml").path, toPath: file)
+        let original = try String(contentsOfFile: file, encoding: .utf8)
+        let fd = open(directory.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        try #require(flock(fd, LOCK_EX) == 0)
+        var info = stat()
+        try #require(stat(directory.path, &info) == 0)
+
+        let process = Process()
+        process.executableURL = Bundle.main.bundleURL.appendingPathComponent("vfioctl")
+        process.arguments = ["attach", file, "--scream", "--in-place", "--sysroot", fake.root]
+        let stderr = Pipe()
+        process.standardError = stderr
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // The kernel's lock table says when the run is blocked on this folder: "N: -> FLOCK ADVISORY WRITE pid
+        // maj:min:inode …". Polled until it appears or the run ends; nothing here depends on how long anything takes.
+        let waiter = { (line: Substring) -> Bool in
+            let fields = line.split(separator: " ")
+            return fields.count >= 7 && fields[1] == "->" && fields[2] == "FLOCK"
+                && fields[5] == "\(process.processIdentifier)" && fields[6].hasSuffix(":\(info.st_ino)")
+        }
+        var blocked = false
+        while !blocked && process.isRunning {
+            blocked = try String(contentsOfFile: "/proc/locks", encoding: .utf8).split(separator: "\n").contains(
+                where: waiter)
+            if !blocked { usleep(2000) }
+        }
+        #expect(blocked, "the run was never listed as waiting for the lock in /proc/locks")
+        #expect(process.isRunning)
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == original, "the run wrote while the lock was held")
+
+        // Written while the lock is held: the run must read the file only after it gets the lock.
+        let meanwhile = original.replacingOccurrences(
+            of: "</domain>", with: "  <!-- written while the lock was held -->\n</domain>")
+        try meanwhile.write(toFile: file, atomically: false, encoding: .utf8)
+        #expect(flock(fd, LOCK_UN) == 0)
+        process.waitUntilExit()
+        let message = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 0, "\(message)")
+        let result = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(result.contains("<shmem name='scream-ivshmem'>"))
+        #expect(result.contains("<!-- written while the lock was held -->"))
+        #expect(try String(contentsOfFile: file + ".bak", encoding: .utf8) == meanwhile)
+    }
+
+    @Test("four runs on one file at once all land: each one's change is in the result, no temporary file left")
     func concurrent() throws {
         let fake = try FakeHost.guestHost()
         let directory = try temporaryDirectory()

@@ -23,7 +23,9 @@ private let nodeURI =
         #expect(env.stdout == table.stdout, "LIBVIRT_DEFAULT_URI is honoured")
     }
 
-    @Test("attach --domain fetches the guest's definition, merges, validates and defines it")
+    // libvirt's test driver keeps no state between connections, so the definition cannot be read back here: the
+    // test proves the merge (the diff) and that libvirt accepted the define, not what it stored.
+    @Test("attach --domain merges the guest's definition and libvirt's test driver accepts the define")
     func attachDomain() throws {
         let fake = try FakeHost.guestHost()
         let root = ["--sysroot", fake.root, "--connect", nodeURI]

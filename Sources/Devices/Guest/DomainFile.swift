@@ -48,12 +48,12 @@ public enum DomainFile {
     public static func schemaAvailable(_ schema: String = defaultSchema) -> Bool { access(schema, R_OK) == 0 }
 
     /// Checks bytes against libvirt's schema.
-    /// - Returns: nil when valid, else the first problem as `line N: message`; nil too when `schema` does not
-    ///   exist (validation is then up to libvirt).
-    /// - Throws: `DevicesError` when the bytes are not well-formed XML.
+    /// - Returns: nil when valid, else the first problem as `line N: message`.
+    /// - Throws: `DevicesError` when the bytes are not well-formed XML, when `schema` cannot be read, and when
+    ///   libxml2 cannot compile it or start a validation: no answer is never taken for "valid".
     public static func schemaProblem(_ bytes: [UInt8], source: String, schema: String = defaultSchema) throws -> String?
     {
-        guard access(schema, R_OK) == 0 else { return nil }
+        guard access(schema, R_OK) == 0 else { throw DevicesError.read(FilePath(schema), Errno(rawValue: errno)) }
         var parsing = cxml_state()
         defer { cxml_state_free(&parsing) }
         let document = try XMLDocument.parseTree(bytes, source: source, state: &parsing)
@@ -61,12 +61,18 @@ public enum DomainFile {
         var state = cxml_state()
         defer { cxml_state_free(&state) }
         let result = cxml_validate(document, schema, &state)
-        guard result != 0 else { return nil }
-        if result < 0 { return nil }
         let message = withUnsafeBytes(of: &state.message) { raw in
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
         }
-        return state.line > 0 ? "line \(state.line): \(message)" : message
+        guard result >= 0 else {
+            throw DevicesError(
+                code: .invalidData,
+                message: "\(schema) is not a RELAX NG schema libxml2 can use"
+                    + (message.isEmpty ? "" : " (\(message))"))
+        }
+        guard result != 0 else { return nil }
+        let problem = message.isEmpty ? "not valid (libxml2 gave no reason)" : message
+        return state.line > 0 ? "line \(state.line): \(problem)" : problem
     }
 
     /// Makes sure a result may be written: well-formed, and valid for libvirt whenever the input was.

@@ -25,7 +25,21 @@ public struct Sysroot: Sendable, Hashable, CustomStringConvertible {
 
     /// The location of a host path under this root; an absolute `path` never escapes the root.
     public func path(_ absolute: FilePath) -> FilePath {
-        root.lexicallyResolving(absolute) ?? root
+        // Resolved here rather than with `lexicallyResolving`, which traps on some climbing paths
+        // (`/sys/../../../etc`); a path that climbs above the root lands on the root.
+        var kept: [FilePath.Component] = []
+        for component in absolute.components {
+            switch component.kind {
+            case .currentDirectory:
+                continue
+            case .parentDirectory:
+                guard !kept.isEmpty else { return root }
+                kept.removeLast()
+            case .regular:
+                kept.append(component)
+            }
+        }
+        return root.appending(kept)
     }
 
     /// The root as a string.

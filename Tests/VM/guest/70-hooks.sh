@@ -2,6 +2,7 @@
 # guest definition on stdin binds the second VGA to vfio-pci and reserves the guest's hugepages at prepare, and
 # gives both back at release; a guest that cannot be prepared is refused with nothing left changed; a hook script
 # in another language is refused and left byte for byte.
+# checks: 24
 . /tests/lib.sh.inc
 
 find_device() { for d in /sys/bus/pci/devices/*; do [ "$(cat $d/vendor):$(cat $d/device)" = "$1" ] && echo ${d##*/}; done | head -n1; }
@@ -29,21 +30,21 @@ XML
 
 before_driver=$(driver_of "$std")
 before_pages=$(cat $pages)
-check "hooks install writes libvirt's hook script" vfioctl hooks install guest --single-gpu --hugepages
+noted "hooks install writes libvirt's hook script" vfioctl hooks install guest --single-gpu --hugepages
 check "the hook script is executable" test -x /etc/libvirt/hooks/qemu
 check "the hook calls vfioctl by its quoted path, with -- before the guest" \
     grep -qF "'$(readlink -f "$(command -v vfioctl)")' hooks run -- \"\$1\"" /etc/libvirt/hooks/qemu
 guest_xml 64 > guest.xml
-check "prepare begin succeeds" sh -c "/etc/libvirt/hooks/qemu guest prepare begin - < guest.xml"
+said "prepare begin succeeds, each step told on stderr" "^vfioctl hook: guest: " sh -c "/etc/libvirt/hooks/qemu guest prepare begin - < guest.xml"
 same "the second VGA is on vfio-pci" vfio-pci "$(driver_of "$std")"
 check "/dev/vfio/$group appeared" test -e /dev/vfio/$group
 same "32 hugepages more are reserved" "$((before_pages + 32))" "$(cat $pages)"
-check "a started hook does nothing" sh -c "/etc/libvirt/hooks/qemu guest started begin - < guest.xml"
-check "release end succeeds" sh -c "/etc/libvirt/hooks/qemu guest release end - < guest.xml"
+clean "a started hook does nothing" sh -c "/etc/libvirt/hooks/qemu guest started begin - < guest.xml"
+said "release end succeeds and says the host is restored" "^vfioctl hook: guest: host restored$" sh -c "/etc/libvirt/hooks/qemu guest release end - < guest.xml"
 same "the second VGA is back to $before_driver" "$before_driver" "$(driver_of "$std")"
 check "/dev/vfio/$group is gone" sh -c "! test -e /dev/vfio/$group"
 same "the hugepages are returned" "$before_pages" "$(cat $pages)"
-check "a second release is harmless" sh -c "/etc/libvirt/hooks/qemu guest release end - < guest.xml"
+said "a second release is harmless: nothing to release" "^vfioctl hook: guest: nothing to release$" sh -c "/etc/libvirt/hooks/qemu guest release end - < guest.xml"
 
 # 64 GiB of hugepages do not fit in this machine: the start is refused and nothing stays changed.
 guest_xml 65536 > big.xml
@@ -55,7 +56,8 @@ fi
 check "the refusal says why" grep -q "could reserve only" /tmp/big.out
 same "no hugepages stay reserved" "$before_pages" "$(cat $pages)"
 same "the second VGA was not touched" "$before_driver" "$(driver_of "$std")"
-check "hooks install --remove takes the script away" vfioctl hooks install guest --remove
+said "hooks install --remove takes the script away, naming what it removed" "^removed /etc/(vfioctl/hooks/guest.conf|libvirt/hooks/qemu)$" \
+    vfioctl hooks install guest --remove
 check "the hook script is gone" sh -c "! test -e /etc/libvirt/hooks/qemu"
 
 # A Python hook script: vfioctl's shell block cannot go into it, so it is refused and left as it was.
