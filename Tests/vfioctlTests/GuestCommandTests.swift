@@ -194,7 +194,9 @@ private func program(_ name: String) -> String? {
         }
     }
 
-    @Test("attach waits while the test holds the folder's lock (blocked in /proc/locks), then reads the file anew")
+    @Test(
+        "attach waits while another holds the file's lock (its lock file open in /proc/PID/fd), then reads the file anew"
+    )
     func waitsForTheLock() throws {
         let fake = try FakeHost.guestHost()
         let directory = try temporaryDirectory()
@@ -203,34 +205,35 @@ private func program(_ name: String) -> String? {
         try FileManager.default.copyItem(
             atPath: fixtures.appendingPathComponent("domains/virt-manager.xml").path, toPath: file)
         let original = try String(contentsOfFile: file, encoding: .utf8)
-        let fd = open(directory.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        // Held as another run would hold it: the lock file next to the domain, with that run's process ID.
+        let lockPath = directory.appendingPathComponent(".win11.xml.lock").path
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         try #require(fd >= 0)
         defer { close(fd) }
         try #require(flock(fd, LOCK_EX) == 0)
-        var info = stat()
-        try #require(stat(directory.path, &info) == 0)
 
         let process = Process()
         process.executableURL = Bundle.main.bundleURL.appendingPathComponent("vfioctl")
         process.arguments = ["attach", file, "--scream", "--in-place", "--sysroot", fake.root]
+        var environment = ProcessInfo.processInfo.environment
+        environment["VFIOCTL_LOCK_TIMEOUT"] = "600"
+        process.environment = environment
         let stderr = Pipe()
         process.standardError = stderr
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        // The kernel's lock table says when the run is blocked on this folder: "N: -> FLOCK ADVISORY WRITE pid
-        // maj:min:inode …". Polled until it appears or the run ends; nothing here depends on how long anything takes.
-        let waiter = { (line: Substring) -> Bool in
-            let fields = line.split(separator: " ")
-            return fields.count >= 7 && fields[1] == "->" && fields[2] == "FLOCK"
-                && fields[5] == "\(process.processIdentifier)" && fields[6].hasSuffix(":\(info.st_ino)")
-        }
+        // The run waits with the lock file open: its descriptors name it. Polled until it appears or the run ends;
+        // nothing here depends on how long anything takes.
+        let descriptors = "/proc/\(process.processIdentifier)/fd"
         var blocked = false
         while !blocked && process.isRunning {
-            blocked = try String(contentsOfFile: "/proc/locks", encoding: .utf8).split(separator: "\n").contains(
-                where: waiter)
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: descriptors)) ?? []
+            blocked = names.contains {
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: descriptors + "/" + $0)) == lockPath
+            }
             if !blocked { usleep(2000) }
         }
-        #expect(blocked, "the run was never listed as waiting for the lock in /proc/locks")
+        #expect(blocked, "the run never opened the lock file")
         #expect(process.isRunning)
         #expect(try String(contentsOfFile: file, encoding: .utf8) == original, "the run wrote while the lock was held")
 

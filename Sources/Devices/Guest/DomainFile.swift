@@ -124,41 +124,40 @@ public enum DomainFile {
         while true {
             let fd = lockPath.withPlatformString { open($0, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600) }
             guard fd >= 0 else { throw DevicesError.write(lockPath, Errno(rawValue: Glibc.errno)) }
-            if flock(fd, LOCK_EX | LOCK_NB) == 0 {
-                // The holder before removes the file as it finishes: the lock only counts on the file at the path.
-                var held = stat()
-                var current = stat()
-                if fstat(fd, &held) == 0, lockPath.withPlatformString({ lstat($0, &current) }) == 0,
-                    held.st_dev == current.st_dev, held.st_ino == current.st_ino
-                {
-                    // Only a file of our own with one name gets the process ID (never one linked from elsewhere).
-                    if held.st_uid == geteuid(), held.st_nlink == 1, ftruncate(fd, 0) == 0 {
-                        _ = try? FileDescriptor(rawValue: fd).writeAll(Array("\(getpid())\n".utf8))
-                    }
-                    defer {
-                        _ = lockPath.withPlatformString { unlink($0) }
-                        close(fd)
-                    }
-                    return try body()
+            // The descriptor stays open while waiting, so the wait shows in /proc/PID/fd as the lock file.
+            while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                let failure = Glibc.errno
+                guard failure == EWOULDBLOCK || failure == EINTR else {
+                    close(fd)
+                    throw DevicesError.write(lockPath, Errno(rawValue: failure))
                 }
-                close(fd)
-                continue
+                if ContinuousClock.now >= deadline {
+                    let holder = lockHolder(fd)
+                    close(fd)
+                    throw DevicesError(
+                        code: .timeout,
+                        message: "\(path) is locked by \(holder) (\(lockPath)); waited \(timeout): try again when "
+                            + "it has finished")
+                }
+                usleep(50_000)
             }
-            let failure = Glibc.errno
-            guard failure == EWOULDBLOCK || failure == EINTR else {
-                close(fd)
-                throw DevicesError.write(lockPath, Errno(rawValue: failure))
-            }
-            if ContinuousClock.now >= deadline {
-                let holder = lockHolder(fd)
-                close(fd)
-                throw DevicesError(
-                    code: .timeout,
-                    message: "\(path) is locked by \(holder) (\(lockPath)); waited \(timeout): try again when it "
-                        + "has finished")
+            // The holder before removes the file as it finishes: the lock only counts on the file at the path.
+            var held = stat()
+            var current = stat()
+            if fstat(fd, &held) == 0, lockPath.withPlatformString({ lstat($0, &current) }) == 0,
+                held.st_dev == current.st_dev, held.st_ino == current.st_ino
+            {
+                // Only a file of our own with one name gets the process ID (never one linked from elsewhere).
+                if held.st_uid == geteuid(), held.st_nlink == 1, ftruncate(fd, 0) == 0 {
+                    _ = try? FileDescriptor(rawValue: fd).writeAll(Array("\(getpid())\n".utf8))
+                }
+                defer {
+                    _ = lockPath.withPlatformString { unlink($0) }
+                    close(fd)
+                }
+                return try body()
             }
             close(fd)
-            usleep(50_000)
         }
     }
 
