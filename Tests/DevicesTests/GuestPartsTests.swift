@@ -182,6 +182,28 @@ import Testing
             odd.contains("evdev=/dev/input/by-id/usb-Odd,,Name-event-kbd,grab_all=on,repeat=on,grab-toggle=ctrl-ctrl"))
     }
 
+    @Test("evdev: qemu.conf advice only while its cgroup_device_acl lacks a chosen device")
+    func evdevACLAdvice() throws {
+        let fake = try FakeHost.guestHost()
+        var request = GuestRequest()
+        request.evdev = .init()
+        let keyboard = "/dev/input/by-id/usb-Cherry_USB_keyboard-event-kbd"
+        let mouse = "/dev/input/by-id/usb-Logitech_USB_Optical_Mouse-event-mouse"
+        // The fixture's qemu.conf allows both: no block, no advice.
+        let allowed = try fake.host.attach(request, to: try document(q35), source: "t")
+        #expect(allowed.qemuConf == nil)
+        #expect(!allowed.notes.contains { $0.contains("cgroup_device_acl") })
+        #expect(allowed.notes.contains { $0.contains("ctrl-ctrl") })
+        // One that allows only the keyboard, then one without the setting: the block names both devices.
+        for conf in ["cgroup_device_acl = [ \"/dev/null\", \"\(keyboard)\" ]\n", "# user = \"root\"\n"] {
+            try fake.write("/etc/libvirt/qemu.conf", conf)
+            let change = try fake.host.attach(request, to: try document(q35), source: "t")
+            let block = try #require(change.qemuConf)
+            #expect(block.contains("\"\(keyboard)\"") && block.contains("\"\(mouse)\""))
+            #expect(change.notes.contains { $0.contains("cgroup_device_acl") })
+        }
+    }
+
     @Test("evdev: switching style replaces vfioctl's objects with native inputs, and back")
     func evdevStyles() throws {
         let fake = try FakeHost.guestHost()

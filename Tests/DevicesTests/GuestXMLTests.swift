@@ -237,6 +237,34 @@ enum GuestRequests {
             "\(UnifiedDiff.make(old: original.bytes, new: current.bytes, oldName: "original", newName: "detached"))")
     }
 
+    @Test(
+        "pinning a TCG guest (type='qemu') asks for QEMU's maximum CPU, and libvirt's start checks hold for any mode",
+        arguments: [
+            ("<domain type='qemu'>", "", "<cpu mode='maximum' check='none' migratable='on'>", true),
+            ("<domain type='kvm'>", "", "<cpu mode='host-passthrough' check='none' migratable='on'>", true),
+            (
+                "<domain type='qemu'>", "<cpu mode='custom' match='exact'><model>qemu64</model></cpu>",
+                "<cpu mode='custom' match='exact'>", false
+            ),
+            ("<domain type='qemu'>", "<cpu mode='maximum'/>", "<cpu mode='maximum'>", true),
+        ])
+    func pinnedCPUMode(domainTag: String, cpu: String, expected: String, cache: Bool) throws {
+        let fake = try FakeHost.guestHost()
+        let xml =
+            "\(domainTag)<name>g</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+            + "<os><type arch='x86_64' machine='q35'>hvm</type></os>\(cpu)<devices/></domain>\n"
+        let original = try XMLDocument(bytes: Array(xml.utf8), source: "g.xml")
+        var request = GuestRequest()
+        request.tuning.pin = true
+        request.tuning.vcpus = 1
+        let attached = try fake.host.attach(request, to: original, source: "g.xml")
+        let text = String(decoding: attached.bytes, as: UTF8.self)
+        #expect(text.contains(expected), "\(text)")
+        // libvirt refuses <cache mode='passthrough'/> unless the mode is host-passthrough or maximum.
+        #expect(text.contains("<cache mode='passthrough'/>") == cache, "\(text)")
+        #expect(try DomainFile.schemaProblem(attached.bytes, source: "g.xml") == nil)
+    }
+
     @Test("a domain an older vfioctl attached (no record): detach removes its hostdevs, root port and evdev only")
     func unrecorded() throws {
         let fake = try FakeHost.guestHost()

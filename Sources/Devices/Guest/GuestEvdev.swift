@@ -145,10 +145,17 @@ extension DomainMerger {
             let ids = Set(chosen.map(\.id))
             removeArguments { Self.isEvdevArgument($0) && !ids.contains(Self.objectID($0) ?? "") }
             setArguments(values, matching: Self.isEvdevArgument)
-            qemuConf = QEMUConf.aclBlock(existing: try existingACL(), adding: chosen.map(\.path))
-            notes.append(
-                "QEMU opens the devices itself: add them to cgroup_device_acl in \(HostPaths.libvirtQEMUConf) "
-                    + "(block below) and restart libvirt; press \(request.grabToggle) to switch between host and guest")
+            // qemu.conf advice only while its cgroup_device_acl lacks a chosen device (doctor's evdev-acl check).
+            let acl = try existingACL()
+            if chosen.contains(where: { !(acl?.contains($0.path) ?? false) }) {
+                qemuConf = QEMUConf.aclBlock(existing: acl, adding: chosen.map(\.path))
+                notes.append(
+                    "QEMU opens the devices itself: add them to cgroup_device_acl in \(HostPaths.libvirtQEMUConf) "
+                        + "(block below) and restart libvirt; press \(request.grabToggle) to switch between host and "
+                        + "guest")
+            } else {
+                notes.append("press \(request.grabToggle) to switch keyboard and mouse between host and guest")
+            }
         case .native:
             removeArguments(matching: Self.isEvdevArgument)
             let existing = nativeEvdevInputs

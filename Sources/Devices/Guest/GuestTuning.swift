@@ -261,14 +261,18 @@ extension DomainMerger {
         let cache = XMLFragment("cache", ["mode": "passthrough"])
         let topoext = XMLFragment("feature", ["policy": "require", "name": "topoext"])
         guard let cpu = domain.child("cpu") else {
+            // QEMU gives a guest the host's CPU (`-cpu host`) only under KVM; a type='qemu' (TCG) guest gets the
+            // most QEMU can emulate instead (libvirt's mode='maximum', libvirt 7.1+).
+            let mode = domain.attribute("type") == "qemu" ? "maximum" : "host-passthrough"
             addDomainChild(
                 XMLFragment(
-                    "cpu", ["mode": "host-passthrough", "check": "none", "migratable": "on"],
+                    "cpu", ["mode": mode, "check": "none", "migratable": "on"],
                     children: [topology, cache] + (vendor == "amd" ? [topoext] : [])))
             return
         }
         let mode = cpu.attribute("mode") ?? "custom"
-        if mode != "host-passthrough" {
+        let passesCache = mode == "host-passthrough" || mode == "maximum"
+        if !passesCache {
             notes.append(
                 "the domain's <cpu mode='\(mode)'> is kept: mode='host-passthrough' gives the guest the host's own "
                     + "CPU model and cache")
@@ -290,7 +294,8 @@ extension DomainMerger {
         } else {
             addElement(topology, into: cpu)
         }
-        if cpu.child("cache") == nil { addElement(cache, into: cpu) }
+        // libvirt refuses <cache mode='passthrough'/> in any other CPU mode: the guest would not start.
+        if cpu.child("cache") == nil && passesCache { addElement(cache, into: cpu) }
         guard vendor == "amd" else { return }
         if let current = cpu.children("feature").first(where: { $0.attribute("name") == "topoext" }) {
             if let policy = current.attribute("policy"), policy == "disable" || policy == "forbid" {
