@@ -136,6 +136,25 @@ enum GuestRequests {
         #expect(try DomainFile.schemaProblem(bytes, source: "minimal") == nil)
     }
 
+    @Test("a domain written on one line: detach gives the original bytes back for every option set")
+    func oneLine() throws {
+        let fake = try FakeHost.guestHost()
+        let text =
+            "<domain type='kvm'><name>g</name><memory unit='KiB'>4194304</memory><vcpu>8</vcpu>"
+            + "<os><type arch='x86_64' machine='q35'>hvm</type></os><features><acpi/></features>"
+            + "<devices><emulator>/usr/bin/qemu-system-x86_64</emulator></devices></domain>\n"
+        let original = try XMLDocument(bytes: Array(text.utf8), source: "one-line")
+        for (label, request) in GuestRequests.all() {
+            let merged = try XMLDocument(
+                bytes: try fake.host.attach(request, to: original, source: "one-line").bytes, source: label)
+            #expect(merged.bytes != original.bytes, "\(label): attach changed nothing")
+            let detached = try fake.host.detach(request, from: merged, source: label)
+            #expect(
+                String(decoding: detached.bytes, as: UTF8.self) == text,
+                "\(label): detach did not give the one-line original back")
+        }
+    }
+
     @Test(
         "every option on every domain: valid for libvirt, idempotent, nothing lost, detach gives the original back",
         arguments: DomainFixtures.corpus)

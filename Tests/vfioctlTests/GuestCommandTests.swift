@@ -328,7 +328,9 @@ private func program(_ name: String) -> String? {
         #expect(missing.stderr.contains("/nonexistent/dom.xml does not exist"))
     }
 
-    @Test("xml prints the sections alone; --name suggests the guide's name; the ACL block comes with evdev")
+    @Test(
+        "xml prints the sections alone; --name suggests the guide's name; the ACL block comes with evdev while qemu.conf lacks a device"
+    )
     func sections() throws {
         let fake = try FakeHost.guestHost()
         let root = ["--sysroot", fake.root, "--pci-ids", fake.pciIDs]
@@ -338,9 +340,22 @@ private func program(_ name: String) -> String? {
             lookingGlass.stdout
                 == "<!-- in <devices> -->\n<shmem name='looking-glass'>\n  <model type='ivshmem-plain'/>\n  <size unit='M'>32</size>\n</shmem>\n"
         )
+        // qemu.conf already allows both devices: the fragment alone, no ACL block.
+        let allowed = try vfioctl(["xml", "--evdev", "auto"] + root)
+        #expect(allowed.status == 0)
+        #expect(allowed.stdout.contains("<!-- in <domain> -->\n<qemu:commandline>"))
+        #expect(!allowed.stdout.contains("cgroup_device_acl"))
+        // Without the mouse in it, the block lists it beside what the file already allows.
+        let conf = try String(contentsOfFile: fake.path("/etc/libvirt/qemu.conf"), encoding: .utf8)
+        try fake.write(
+            "/etc/libvirt/qemu.conf",
+            conf.replacingOccurrences(
+                of: ",\n    \"/dev/input/by-id/usb-Logitech_USB_Optical_Mouse-event-mouse\"", with: ""))
         let evdev = try vfioctl(["xml", "--evdev", "auto"] + root)
         #expect(evdev.stdout.contains("<!-- in <domain> -->\n<qemu:commandline>"))
+        #expect(evdev.stdout.contains("cgroup_device_acl"))
         #expect(evdev.stdout.contains("\"/dev/input/by-id/usb-Logitech_USB_Optical_Mouse-event-mouse\""))
+        #expect(evdev.stdout.contains("\"/dev/input/by-id/usb-Cherry_USB_keyboard-event-kbd\""))
         let file = fixtures.appendingPathComponent("domains/virt-manager.xml").path
         let named = try vfioctl(["attach", file, "--gpu", "gpu:2", "--tune", "--name", "--print-diff"] + root)
         #expect(named.stderr.contains("suggested name: passthrough_nvidia_win11_x86_64_q35_uefi_"))

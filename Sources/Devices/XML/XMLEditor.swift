@@ -253,6 +253,15 @@ public struct XMLEditor: Sendable {
                 } else {
                     range = start..<min(end + (lineEnd ? 2 : 1), bytes.count)
                 }
+            } else {
+                // Something follows on its line (a document written on one line, where an insertion starts a line
+                // of its own before the element): the line break and indentation before it go with it.
+                let start = range.lowerBound - indent.utf8.count
+                if start > 1, bytes[start - 1] == 0x0A, bytes[start - 2] == 0x0D {
+                    range = (start - 2)..<range.upperBound
+                } else if start > 0, bytes[start - 1] == 0x0A {
+                    range = (start - 1)..<range.upperBound
+                }
             }
         }
         guard !isRemoved(element) else { return }
