@@ -11,27 +11,12 @@ public struct HookInstallPlan: Sendable, Hashable {
         public var content: String
         /// Its permissions: those of the file it replaces, else 0644 for a configuration and 0755 for a script.
         public var mode: mode_t
-        /// The owner and group of the file it replaces, kept; nil for a new file.
-        public var owner: (user: uid_t, group: gid_t)?
 
         /// Creates a file to write.
-        public init(path: String, content: String, mode: mode_t, owner: (user: uid_t, group: gid_t)? = nil) {
+        public init(path: String, content: String, mode: mode_t) {
             self.path = path
             self.content = content
             self.mode = mode
-            self.owner = owner
-        }
-
-        /// Compares every part.
-        public static func == (lhs: File, rhs: File) -> Bool {
-            lhs.path == rhs.path && lhs.content == rhs.content && lhs.mode == rhs.mode
-                && lhs.owner?.user == rhs.owner?.user && lhs.owner?.group == rhs.owner?.group
-        }
-
-        /// Hashes the path and content.
-        public func hash(into hasher: inout Hasher) {
-            hasher.combine(path)
-            hasher.combine(content)
         }
     }
 
@@ -101,7 +86,7 @@ extension Host {
                     plan.files.append(
                         .init(
                             path: scriptPath.string, content: HookDispatcher.remove(from: script),
-                            mode: existing.mode, owner: existing.owner))
+                            mode: existing.mode))
                 }
             }
             return plan
@@ -131,7 +116,7 @@ extension Host {
         plan.files.append(
             .init(
                 path: scriptPath.string, content: HookDispatcher.apply(binary: plan.binary, to: script),
-                mode: existing?.mode ?? 0o755, owner: existing?.owner))
+                mode: existing?.mode ?? 0o755))
         if let mode = existing?.mode, mode & 0o100 == 0 {
             plan.notes.append("\(scriptPath) is not executable (mode \(octal(mode))): libvirt does not run it")
         }
@@ -151,8 +136,8 @@ extension Host {
         return plan
     }
 
-    /// libvirt's hook script as it is: its bytes, mode and owner; nil when there is none.
-    private func existingScript() throws -> (bytes: [UInt8], mode: mode_t, owner: (user: uid_t, group: gid_t))? {
+    /// libvirt's hook script as it is: its bytes and mode; nil when there is none (its owner is kept by the write).
+    private func existingScript() throws -> (bytes: [UInt8], mode: mode_t)? {
         let files = self.files
         let path = HostPaths.libvirtQEMUHook
         let info: stat
@@ -167,7 +152,7 @@ extension Host {
                 message: "\(path) is not a regular file (a link or other entry): vfioctl leaves it as it is")
         }
         let bytes = try files.read(files.path(path)) ?? []
-        return (bytes, info.st_mode & 0o7777, (info.st_uid, info.st_gid))
+        return (bytes, info.st_mode & 0o7777)
     }
 
     /// Writes a hook plan: the copy of vfioctl first (checked again once in place), then every file atomically

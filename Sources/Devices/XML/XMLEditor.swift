@@ -243,25 +243,18 @@ public struct XMLEditor: Sendable {
             var end = range.upperBound
             while end < bytes.count, bytes[end] == 0x20 || bytes[end] == 0x09 { end += 1 }
             let lineEnd = end < bytes.count && bytes[end] == 0x0D && end + 1 < bytes.count && bytes[end + 1] == 0x0A
-            if end == bytes.count || bytes[end] == 0x0A || lineEnd {
-                // Take the line break before the element (CR LF or LF), so the previous line keeps its own ending.
-                let start = range.lowerBound - indent.utf8.count
-                if start > 1, bytes[start - 1] == 0x0A, bytes[start - 2] == 0x0D {
-                    range = (start - 2)..<end
-                } else if start > 0, bytes[start - 1] == 0x0A {
-                    range = (start - 1)..<end
-                } else {
-                    range = start..<min(end + (lineEnd ? 2 : 1), bytes.count)
-                }
-            } else {
-                // Something follows on its line (a document written on one line, where an insertion starts a line
-                // of its own before the element): the line break and indentation before it go with it.
-                let start = range.lowerBound - indent.utf8.count
-                if start > 1, bytes[start - 1] == 0x0A, bytes[start - 2] == 0x0D {
-                    range = (start - 2)..<range.upperBound
-                } else if start > 0, bytes[start - 1] == 0x0A {
-                    range = (start - 1)..<range.upperBound
-                }
+            // Alone on its line, the whole line goes; with more after it on its line (a document written on one
+            // line, where an insertion starts a line of its own before the element) only what comes before it.
+            let alone = end == bytes.count || bytes[end] == 0x0A || lineEnd
+            if !alone { end = range.upperBound }
+            // Take the line break before the element (CR LF or LF), so the previous line keeps its own ending.
+            let start = range.lowerBound - indent.utf8.count
+            if start > 1, bytes[start - 1] == 0x0A, bytes[start - 2] == 0x0D {
+                range = (start - 2)..<end
+            } else if start > 0, bytes[start - 1] == 0x0A {
+                range = (start - 1)..<end
+            } else if alone {
+                range = start..<min(end + (lineEnd ? 2 : 1), bytes.count)
             }
         }
         guard !isRemoved(element) else { return }
