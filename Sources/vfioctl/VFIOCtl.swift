@@ -21,7 +21,6 @@ struct VFIOCtl: ParsableCommand {
             exist; 69 a facility the host lacks; 70 an internal error; 74 an I/O error; 75 a timeout or a \
             conflict with the host's state; 77 permission denied (run as root).
             """,
-        version: version,
         subcommands: [
             List.self, Show.self, Doctor.self, Bind.self, Unbind.self, Persist.self, Input.self, VBIOSCommand.self,
             Attach.self, Detach.self, XML.self, Domains.self, Hooks.self, Recover.self,
@@ -29,39 +28,30 @@ struct VFIOCtl: ParsableCommand {
         defaultSubcommand: List.self
     )
 
-    /// Runs the command line, letting `--looking-glass` stand without a size.
+    /// Runs the command line: global options anywhere, a misspelt command refused with the nearest names,
+    /// every failure as one line (or one JSON object under `--json`).
     static func main() {
-        let arguments = Self.normalized(Array(CommandLine.arguments.dropFirst()))
+        let typed = Array(CommandLine.arguments.dropFirst())
+        Console.configure(typed)
+        let arguments: [String]
+        do {
+            arguments = try Invocation(typed, root: Self.self).arguments
+        } catch {
+            Console.fail(code: "usage", message: String(describing: error), status: 64)
+        }
+        if arguments.first == "--version" || arguments.first == "-V" {
+            VersionReport.print()
+            return
+        }
         // attach and detach validate against libvirt's schema; compiling it overlaps with everything before.
         if let command = arguments.first, command == "attach" || command == "detach" {
             DomainFile.preloadSchema(schemaPath())
         }
-        main(arguments)
-    }
-
-    /// `--looking-glass` not followed by a size means the default 1920x1080; every other argument is kept.
-    static func normalized(_ arguments: [String]) -> [String] {
-        var result: [String] = []
-        var index = 0
-        while index < arguments.count {
-            let argument = arguments[index]
-            if argument == "--" {
-                result += arguments[index...]
-                break
-            }
-            if argument == "--looking-glass" {
-                let next = index + 1 < arguments.count ? arguments[index + 1] : ""
-                // A value starting with a digit is meant as the size (and is checked as one).
-                let isSize = next.first?.isNumber == true
-                if !isSize {
-                    result.append("--looking-glass=1920x1080")
-                    index += 1
-                    continue
-                }
-            }
-            result.append(argument)
-            index += 1
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch {
+            Console.exit(for: error, command: Self.self)
         }
-        return result
     }
 }

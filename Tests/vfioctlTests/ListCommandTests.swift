@@ -11,7 +11,9 @@ import Testing
         #expect(help.stdout.contains("list"))
         let version = try vfioctl(["--version"])
         #expect(version.status == 0)
-        #expect(version.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ".").count == 3)
+        let first = version.stdout.split(separator: "\n").first.map(String.init) ?? ""
+        #expect(first.hasPrefix("vfioctl "))
+        #expect(first.dropFirst("vfioctl ".count).split(separator: ".").count == 3)
         let listHelp = try vfioctl(["list", "--help"])
         #expect(listHelp.stdout.contains("--sysroot"))
         #expect(listHelp.stdout.contains("--json"))

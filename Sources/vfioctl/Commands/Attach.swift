@@ -20,9 +20,9 @@ struct GuestOptions: ParsableArguments {
     var romBar: String?
 
     @Option(
-        name: .customLong("looking-glass"),
+        name: .customLong("looking-glass"), defaultAsFlag: "1920x1080", parsing: .next,
         help: ArgumentHelp("Looking Glass shared memory for this resolution (default 1920x1080).", valueName: "WxH"))
-    var lookingGlass: String?
+    var lookingGlass: String? = nil
 
     @Flag(name: .long, help: "Size Looking Glass for HDR.")
     var hdr = false
@@ -176,26 +176,6 @@ struct DestinationOptions: ParsableArguments {
     }
 }
 
-/// Which libvirt to talk to.
-struct LibvirtOptions: ParsableArguments {
-    @Option(
-        name: .long,
-        help: ArgumentHelp(
-            "libvirt URI: qemu:///system (default), qemu+ssh://host/system, … (env: LIBVIRT_DEFAULT_URI).",
-            valueName: "uri"))
-    var connect: String?
-
-    /// The URI the options name.
-    var uri: String {
-        if let connect { return connect }
-        if let value = getenv("LIBVIRT_DEFAULT_URI"), value.pointee != 0 {
-            let bytes = Array(UnsafeBufferPointer(start: value, count: strlen(value))).map { UInt8(bitPattern: $0) }
-            return String(decoding: bytes, as: UTF8.self)
-        }
-        return "qemu:///system"
-    }
-}
-
 /// Where the domain comes from: a file or a libvirt guest.
 struct DomainSource: ParsableArguments {
     @Argument(
@@ -206,8 +186,6 @@ struct DomainSource: ParsableArguments {
     @Option(name: .customLong("domain"), help: ArgumentHelp("A libvirt guest instead of a file.", valueName: "name"))
     var guest: String?
 
-    @OptionGroup var libvirt: LibvirtOptions
-
     func check(_ destination: DestinationOptions) throws {
         switch (file, guest) {
         case (nil, nil): throw ValidationError("name a domain: a domain.xml file or --domain NAME")
@@ -217,9 +195,10 @@ struct DomainSource: ParsableArguments {
     }
 
     /// Runs a merge on the file or the guest.
-    func run(_ destination: DestinationOptions, merge: (XMLDocument, String) throws -> DomainChange) throws {
+    func run(_ destination: DestinationOptions, uri: String, merge: (XMLDocument, String) throws -> DomainChange) throws
+    {
         if let guest {
-            try runGuestMerge(uri: libvirt.uri, name: guest, destination: destination, merge: merge)
+            try runGuestMerge(uri: uri, name: guest, destination: destination, merge: merge)
         } else if let file {
             let label = file == DomainFile.standardStream ? "standard input" : file
             try runMerge(path: file, destination: destination) { try merge($0, label) }
@@ -408,7 +387,7 @@ extension VFIOCtl {
                 let request = try what.request()
                 let host = global.host
                 try checkGuards(request, host: host, force: force)
-                try source.run(destination) { document, label in
+                try source.run(destination, uri: global.uri) { document, label in
                     if name {
                         printError("suggested name: " + (try host.suggestedName(for: document, request: request)))
                     }
@@ -441,7 +420,7 @@ extension VFIOCtl {
             try reportingFailures {
                 let request = try what.request()
                 let host = global.host
-                try source.run(destination) { document, label in
+                try source.run(destination, uri: global.uri) { document, label in
                     try host.detach(request, from: document, source: label)
                 }
             }

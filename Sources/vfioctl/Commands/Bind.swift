@@ -42,7 +42,6 @@ extension VFIOCtl {
                 """)
 
         @OptionGroup var global: GlobalOptions
-        @OptionGroup var output: OutputOptions
 
         @Argument(help: ArgumentHelp("Devices to bind.", valueName: "target"))
         var target: [String]
@@ -82,13 +81,13 @@ extension VFIOCtl {
                 GuardWords.print(plan.forced, forced: true)
                 for note in plan.notes { printError("note: \(note)") }
                 if dryRun {
-                    if output.json { return try printJSON(plan) }
+                    if global.json { return try printJSON(plan) }
                     if plan.steps.isEmpty { print("# nothing to do: already on vfio-pci") }
                     for step in plan.steps { print(step.description) }
                     return
                 }
                 let outcomes = try host.bind(plan, options: options, io: host.io)
-                if output.json { return try printJSON(outcomes) }
+                if global.json { return try printJSON(outcomes) }
                 printOutcomes(outcomes)
             }
         }
@@ -103,7 +102,6 @@ extension VFIOCtl {
                 """)
 
         @OptionGroup var global: GlobalOptions
-        @OptionGroup var output: OutputOptions
 
         @Argument(help: ArgumentHelp("Devices to give back.", valueName: "target"))
         var target: [String]
@@ -129,7 +127,7 @@ extension VFIOCtl {
                     return
                 }
                 let outcomes = try host.unbind(plan.functions, io: host.io, lockTimeout: .seconds(max(wait, 0)))
-                if output.json {
+                if global.json {
                     try printJSON(outcomes)
                 } else {
                     printOutcomes(outcomes)

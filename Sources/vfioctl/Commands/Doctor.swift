@@ -14,10 +14,6 @@ extension VFIOCtl {
                 """)
 
         @OptionGroup var global: GlobalOptions
-        @OptionGroup var output: OutputOptions
-
-        @Flag(name: .shortAndLong, help: "Also show the details of checks that passed.")
-        var verbose = false
 
         @Option(name: .long, help: ArgumentHelp("Check evdev access for this user.", valueName: "name"))
         var user: String?
@@ -28,10 +24,10 @@ extension VFIOCtl {
                 let diagnosis = try global.host.diagnose(user: user ?? invokingUser())
                 printWarnings(diagnosis.warnings)
                 worst = diagnosis.worst
-                if output.json {
+                if global.json {
                     try printJSON(diagnosis)
                 } else {
-                    print(DiagnosisRenderer(diagnosis: diagnosis, verbose: verbose).render())
+                    print(DiagnosisRenderer(diagnosis: diagnosis, verbose: global.verbose).render())
                 }
             }
             if worst == .fail { throw ExitCode(1) }

@@ -11,22 +11,25 @@ extension VFIOCtl {
                 of it.
                 """)
 
-        @OptionGroup var libvirt: LibvirtOptions
-        @OptionGroup var output: OutputOptions
+        @OptionGroup var global: GlobalOptions
+
+        func validate() throws {
+            try global.requireNoHostTree("domains")
+        }
 
         func run() throws {
             try reportingFailures {
-                let connection = try LibvirtConnection(uri: libvirt.uri)
+                let connection = try LibvirtConnection(uri: global.uri)
                 var summaries: [DomainSummary] = []
                 for domain in try connection.domains() {
                     summaries.append(try DomainSummary(name: domain.name, isActive: domain.isActive, xml: domain.xml))
                 }
-                if output.json {
+                if global.json {
                     try printJSON(summaries)
                     return
                 }
                 guard !summaries.isEmpty else {
-                    print("no guests at \(libvirt.uri)")
+                    print("no guests at \(global.uri)")
                     return
                 }
                 var table = Table("NAME", "STATE", "VFIOCTL", "HOSTDEVS", "SHMEM", "EVDEV", "TUNING")

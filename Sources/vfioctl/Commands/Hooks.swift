@@ -59,8 +59,6 @@ extension VFIOCtl.Hooks {
         @Flag(name: .long, help: "Install even when the guards refuse the guest's devices (warnings still printed).")
         var force = false
 
-        @OptionGroup var libvirt: LibvirtOptions
-
         @Flag(name: .customLong("dry-run"), help: "Print the files; write nothing.")
         var dryRun = false
 
@@ -114,10 +112,10 @@ extension VFIOCtl.Hooks {
         /// cannot be asked, says they are checked at the start instead.
         private func checkDevices(_ host: Host) throws {
             // A sysroot is a closed world: the host's libvirt is asked only when named.
-            if !host.sysroot.isHostRoot && libvirt.connect == nil { return }
+            if !host.sysroot.isHostRoot && global.connect == nil { return }
             let xml: [UInt8]
             do {
-                xml = try LibvirtConnection(uri: libvirt.uri).inactiveXML(of: guest)
+                xml = try LibvirtConnection(uri: global.uri).inactiveXML(of: guest)
             } catch let error as DevicesError {
                 printError("note: \(guest)'s devices are checked at every start (\(error.message))")
                 return

@@ -22,7 +22,6 @@ extension VFIOCtl.Input {
                 """)
 
         @OptionGroup var global: GlobalOptions
-        @OptionGroup var output: OutputOptions
 
         @Option(name: .long, help: ArgumentHelp("Check input-group membership of this user.", valueName: "name"))
         var user: String?
@@ -31,7 +30,7 @@ extension VFIOCtl.Input {
             try reportingFailures {
                 let report = try global.host.inputDevices(user: user ?? invokingUser())
                 printWarnings(report.warnings)
-                if output.json {
+                if global.json {
                     try printJSON(report.devices)
                     return
                 }

@@ -11,7 +11,6 @@ extension VFIOCtl {
                 """)
 
         @OptionGroup var global: GlobalOptions
-        @OptionGroup var output: OutputOptions
 
         @Flag(name: .long, help: "Show only GPUs and their companion functions.")
         var gpus = false
@@ -50,7 +49,7 @@ extension VFIOCtl {
                     report.groups = [found]
                     report.gpus = report.gpus.filter { $0.iommuGroup == group }
                 }
-                if output.json {
+                if global.json {
                     try printJSON(report)
                     return
                 }

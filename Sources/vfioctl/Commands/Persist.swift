@@ -28,7 +28,6 @@ extension VFIOCtl {
                 """)
 
         @OptionGroup var global: GlobalOptions
-        @OptionGroup var output: OutputOptions
 
         @Argument(
             help: ArgumentHelp(
@@ -73,7 +72,7 @@ extension VFIOCtl {
                 GuardWords.print(plan.forced, forced: true)
                 for note in plan.notes { printError("note: \(note)") }
                 if dryRun {
-                    if output.json { return try printJSON(plan) }
+                    if global.json { return try printJSON(plan) }
                     for file in plan.files { print("--- \(file.path)\n\(file.content)", terminator: "") }
                     for path in plan.removals { print("--- remove \(path)") }
                     for path in plan.directories { print("--- remove \(path)/ (when empty)") }

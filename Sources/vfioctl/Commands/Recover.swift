@@ -53,7 +53,6 @@ extension VFIOCtl {
                 """)
 
         @OptionGroup var global: GlobalOptions
-        @OptionGroup var output: OutputOptions
 
         @Flag(name: .customLong("dry-run"), help: "Print what would be undone, and change nothing.")
         var dryRun = false
@@ -63,7 +62,7 @@ extension VFIOCtl {
                 let host = global.host
                 if dryRun {
                     let items = try host.planRecovery()
-                    if output.json { return try printJSON(["findings": items]) }
+                    if global.json { return try printJSON(["findings": items]) }
                     if items.isEmpty { print("nothing to recover") }
                     for item in items {
                         let hold = item.hold.map { " — left alone: " + RecoveryWords.describe($0) } ?? ""
@@ -75,7 +74,7 @@ extension VFIOCtl {
                 let outcomes = try host.recover(commands: LiveCommandRunner(host: host)) { line in
                     printError("vfioctl: \(line)")
                 }
-                if output.json {
+                if global.json {
                     try printJSON(["outcomes": outcomes])
                 } else {
                     if outcomes.isEmpty { print("nothing to recover") }

@@ -7,7 +7,6 @@ extension VFIOCtl {
             abstract: "Show everything about one device: IDs, driver, group, reset and ROM facts, GPU verdict.")
 
         @OptionGroup var global: GlobalOptions
-        @OptionGroup var output: OutputOptions
 
         @Argument(help: ArgumentHelp("The device: 0000:01:00.0, 01:00.0 or vendor:device.", valueName: "device"))
         var device: String
@@ -26,7 +25,7 @@ extension VFIOCtl {
                 let report = try global.host.report()
                 printWarnings(report.warnings)
                 let devices = try report.devices(matching: selector)
-                if output.json {
+                if global.json {
                     try printJSON(devices)
                     return
                 }

@@ -94,7 +94,6 @@ extension VFIOCtl.VBIOSCommand {
             abstract: "Walk a ROM file's images as the kernel does and say whether it is usable.")
 
         @OptionGroup var global: GlobalOptions
-        @OptionGroup var output: OutputOptions
 
         @Argument(help: ArgumentHelp("The ROM file.", valueName: "file"))
         var file: String
@@ -113,7 +112,7 @@ extension VFIOCtl.VBIOSCommand {
                 let bytes = try readUserFile(file)
                 let ids = try device.map { try global.host.ids(of: address($0)) }
                 let check = VBIOS.check(bytes, for: ids)
-                if output.json {
+                if global.json {
                     try printJSON(check)
                 } else {
                     print(describe(check, name: file))
@@ -131,6 +130,8 @@ extension VFIOCtl.VBIOSCommand {
                 Keeps everything from the 55 AA that is followed by one byte, EB, ten bytes and VIDEO (matched on \
                 bytes). The input is never changed; the result is checked before it is written.
                 """)
+
+        @OptionGroup var global: GlobalOptions
 
         @Argument(help: ArgumentHelp("The dump with an nvflash header.", valueName: "in"))
         var input: String

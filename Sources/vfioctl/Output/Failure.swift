@@ -2,19 +2,46 @@ import ArgumentParser
 import Devices
 import Glibc
 
-/// Runs a command body, turning a `DevicesError` into one line on stderr and a sysexits status.
+/// Runs a command body, turning a failure into one line on stderr (or `{"error": …}` under `--json`) and a
+/// sysexits status.
 func reportingFailures(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let error as DevicesError {
-        printError("vfioctl: \(error.message)")
-        throw ExitCode(exitStatus(for: error.code))
+        Console.fail(code: jsonCode(error.code), message: error.message, status: exitStatus(for: error.code))
     } catch let failure as BindFailure {
-        printError("vfioctl: \(failure)")
-        throw ExitCode(exitStatus(for: failure.error.code))
+        Console.fail(
+            code: jsonCode(failure.error.code), message: failure.description,
+            status: exitStatus(for: failure.error.code))
     } catch let failure as GuardFailure {
-        GuardWords.print(failure.refusals, forced: false)
-        throw ExitCode(75)
+        guard Console.json else {
+            GuardWords.print(failure.refusals, forced: false)
+            throw ExitCode(75)
+        }
+        let refusals = failure.refusals.map {
+            ErrorDocument.Refusal(
+                device: $0.device?.description ?? "host", guardName: $0.kind.rawValue,
+                reason: GuardWords.describe($0))
+        }
+        Console.fail(
+            code: "refused", message: refusals.map(\.reason).joined(separator: "; "), status: 75,
+            details: .init(refusals: refusals))
+    }
+}
+
+/// The JSON name of an error code.
+func jsonCode(_ code: DevicesError.Code) -> String {
+    switch code {
+    case .notFound: "not-found"
+    case .permissionDenied: "permission-denied"
+    case .invalidData: "invalid-data"
+    case .invalidArgument: "invalid-argument"
+    case .unavailable: "unavailable"
+    case .io: "io"
+    case .conflict: "conflict"
+    case .timeout: "timeout"
+    case .interrupted: "interrupted"
+    default: "internal"
     }
 }
 
@@ -43,5 +70,6 @@ func printError(_ line: String) {
 
 /// Prints each warning to stderr.
 func printWarnings(_ warnings: [String]) {
+    guard !Console.quiet else { return }
     for warning in warnings { printError("warning: \(warning)") }
 }
