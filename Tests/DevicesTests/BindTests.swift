@@ -43,7 +43,7 @@ import Testing
         let host = fake.host
         let plan = try host.planBind([try target("gpu:2")], options: BindOptions())
         let outcomes = try host.bind(plan, options: BindOptions(), io: kernel)
-        #expect(outcomes.map(\.result) == ["bound", "bound", "bound", "bound"])
+        #expect(outcomes.map(\.result.rawValue) == ["bound", "bound", "bound", "bound"])
         for address in plan.functions { #expect(driver(fake, address.description) == "vfio-pci") }
         #expect(FileManager.default.fileExists(atPath: fake.path("/dev/vfio/2")))
         #expect(FileManager.default.fileExists(atPath: fake.path("/sys/module/vfio_pci")))
@@ -56,7 +56,7 @@ import Testing
         #expect(again.functions.isEmpty)
         #expect(again.alreadyBound.count == 4)
         let unbound = try host.unbind(plan.functions, io: kernel)
-        #expect(unbound.map(\.result) == ["unbound", "unbound", "unbound", "unbound"])
+        #expect(unbound.map(\.result.rawValue) == ["unbound", "unbound", "unbound", "unbound"])
         #expect(
             ["nvidia", "snd_hda_intel", "xhci_hcd", "nvidia-gpu"]
                 == plan.functions.map { driver(fake, $0.description) ?? "none" })
@@ -164,7 +164,7 @@ import Testing
         let failure = #expect(throws: BindFailure.self) { try host.bind(plan, options: BindOptions(), io: kernel) }
         #expect(failure?.error.code == .timeout)
         #expect(failure?.outcomes.map(\.address.description) == ["0000:01:00.0", "0000:01:00.1"])
-        #expect(failure?.outcomes.map(\.result) == ["restored", "restored"])
+        #expect(failure?.outcomes.map(\.result.rawValue) == ["restored", "restored"])
         #expect(driver(fake, "0000:01:00.0") == "nvidia")
         #expect(driver(fake, "0000:01:00.1") == "snd_hda_intel")
         #expect(override(fake, "0000:01:00.0") == "(null)")
@@ -183,7 +183,7 @@ import Testing
         let plan = try host.planBind([try target("01:00.0")], options: BindOptions())
         let failure = #expect(throws: BindFailure.self) { try host.bind(plan, options: BindOptions(), io: kernel) }
         #expect(failure?.error.message.contains("0000:01:00.3 did not bind to vfio-pci") == true)
-        #expect(failure?.outcomes.allSatisfy { $0.result == "restored" } == true)
+        #expect(failure?.outcomes.allSatisfy { $0.result == .restored } == true)
         #expect(
             plan.functions.map { driver(fake, $0.description) ?? "none" } == [
                 "nvidia", "snd_hda_intel", "xhci_hcd", "nvidia-gpu",
@@ -228,11 +228,11 @@ import Testing
         let plan = try host.planBind([try target("01:00.0")], options: BindOptions())
         let failure = #expect(throws: BindFailure.self) { try host.bind(plan, options: BindOptions(), io: kernel) }
         let audio = failure?.outcomes.first { $0.address.description == "0000:01:00.1" }
-        #expect(audio?.result == "not restored")
+        #expect(audio?.result == .notRestored)
         #expect(audio?.driver == nil)
         #expect(audio?.detail?.contains("snd_hda_intel/bind") == true)
         #expect(
-            failure?.outcomes.filter { $0.address.description != "0000:01:00.1" }.map(\.result) == [
+            failure?.outcomes.filter { $0.address.description != "0000:01:00.1" }.map(\.result.rawValue) == [
                 "restored", "restored", "restored",
             ])
         #expect(driver(fake, "0000:01:00.1") == nil)
@@ -270,7 +270,7 @@ import Testing
                 "echo 0000:02:00.0 > /sys/bus/pci/drivers_probe",
             ])
         let outcomes = try fake.host.unbind(plan.functions, io: kernel)
-        #expect(outcomes.first?.result == "unbound")
+        #expect(outcomes.first?.result == .unbound)
         // vfio-pci matches nothing without an override, so the kernel's probe leaves it driverless.
         #expect(driver(fake, "0000:02:00.0") == nil)
         #expect(kernel.writes.contains("pci/drivers_probe <- 0000:02:00.0"))
@@ -286,7 +286,8 @@ import Testing
         let gpu = #expect(throws: DevicesError.self) {
             try fake.host.planBind([try target("gpu:9")], options: BindOptions())
         }
-        #expect(gpu?.message == "there is no gpu:9: this host has 4 GPUs (`vfioctl list --gpus`)")
+        #expect(gpu?.message == "there is no gpu:9: this host has 4 GPUs")
+        #expect(gpu?.object == .gpuIndex(9))
         #expect(BindTarget("gpu:0") == nil)
         #expect(BindTarget("banana") == nil)
         let off = try FakeHost()

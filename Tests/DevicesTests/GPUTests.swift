@@ -19,7 +19,7 @@ import Testing
         #expect(
             nvidia.functions.map(\.description) == ["0000:01:00.0", "0000:01:00.1", "0000:01:00.2", "0000:01:00.3"])
         #expect(nvidia.companions.map(\.role) == ["audio", "usb", "ucsi"])
-        #expect(nvidia.status == "needs binding")
+        #expect(nvidia.status.rawValue == "needs binding")
         #expect(nvidia.reasons.contains { $0.hasPrefix("bind 4 functions to vfio-pci") })
         #expect(!nvidia.isIntegrated)
     }
@@ -30,7 +30,7 @@ import Testing
         let igpu = try #require(report.gpus.first { $0.vendor == "intel" })
         #expect(igpu.isBootVGA)
         #expect(igpu.isIntegrated)
-        #expect(igpu.status == "boot GPU")
+        #expect(igpu.status.rawValue == "boot GPU")
         #expect(igpu.reasons.first?.contains("single-GPU") == true)
     }
 
@@ -38,7 +38,7 @@ import Testing
     func ready() throws {
         let report = try FakeHost.workstation().report()
         let polaris = try #require(report.gpus.first { $0.address.description == "0000:02:00.0" })
-        #expect(polaris.status == "ready")
+        #expect(polaris.status.rawValue == "ready")
         #expect(polaris.reasons.isEmpty)
         #expect(polaris.reset.contains { $0.contains("AMD reset bug (Polaris 10") })
         #expect(polaris.reset.contains { $0.contains("PM reset is not trusted") })
@@ -48,7 +48,7 @@ import Testing
     func blocked() throws {
         let report = try FakeHost.workstation().report()
         let navi = try #require(report.gpus.first { $0.address.description == "0000:03:00.0" })
-        #expect(navi.status == "blocked")
+        #expect(navi.status.rawValue == "blocked")
         #expect(navi.reasons.first?.contains("shares a group with the chipset") == true)
         #expect(
             navi.reset.contains("not in the vendor-reset table: no known reset fix applies if it fails to come back"))
@@ -60,7 +60,7 @@ import Testing
         try fake.add(
             FakePCIDevice("0000:01:00.0", vendor: 0x10de, device: 0x1f08, classCode: 0x030000, driver: "nouveau"))
         let gpu = try #require(try fake.report().gpus.first)
-        #expect(gpu.status == "blocked")
+        #expect(gpu.status.rawValue == "blocked")
         #expect(gpu.iommuGroup == nil)
         #expect(gpu.reasons == ["the IOMMU is off: see the IOMMU advice"])
     }
@@ -77,7 +77,7 @@ import Testing
         let gpus = try fake.report().gpus
         #expect(gpus.count == 2)
         #expect(gpus.first { $0.vendor == "amd" }?.isIntegrated == true)
-        #expect(gpus.first { $0.vendor == "nvidia" }?.status == "needs binding")
+        #expect(gpus.first { $0.vendor == "nvidia" }?.status == .needsBinding)
     }
 
     @Test("the vendor-reset table has its 67 IDs in nine families, each once")

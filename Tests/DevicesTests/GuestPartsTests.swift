@@ -267,7 +267,7 @@ import Testing
             try PinningPlan(topology: topology, vcpus: 29)
         } throws: { error in
             (error as? DevicesError)?.message
-                == "--vcpus 29 is more than the 28 CPUs left after the host keeps 0-1,16-17"
+                == "29 vCPUs are more than the 28 CPUs left after the host keeps 0-1,16-17"
         }
     }
 

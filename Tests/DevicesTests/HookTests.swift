@@ -353,7 +353,7 @@ import Testing
         #expect {
             try self.plan(fake, config: HookConfig())
         } throws: { error in
-            (error as? DevicesError)?.message == "say what the hook does: --single-gpu, --hugepages, --isolate-cpus"
+            (error as? DevicesError)?.object == .request("hook")
         }
         #expect {
             try fake.host.planHookInstall(

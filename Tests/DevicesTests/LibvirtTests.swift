@@ -91,11 +91,11 @@ private let nodeURI =
         #expect(domains.map(\.name) == ["gaming", "win11", "workstation"])
         #expect(domains.map(\.isActive) == [true, true, false])
         let gaming = try DomainSummary(name: "gaming", isActive: true, xml: domains[0].xml)
-        #expect(gaming.hostdevs == ["0000:01:00.0"])
-        #expect(gaming.sharedMemory == ["looking-glass (2 MiB)"])
+        #expect(gaming.hostdevs.map(\.description) == ["0000:01:00.0"])
+        #expect(gaming.sharedMemory == [DomainSummary.SharedMemoryRegion(name: "looking-glass", sizeMiB: 2)])
         #expect(gaming.managedByVfioctl == false)
         let win11 = try DomainSummary(name: "win11", isActive: true, xml: domains[1].xml)
-        #expect(win11.tuning == ["hyperv"])
+        #expect(win11.tuning == [.hyperv])
     }
 
     @Test("errors are one line with the URI and the domain; a refused define changes nothing")

@@ -224,7 +224,7 @@ import Testing
         #expect(read(fake, "/etc/modprobe.d/vfioctl.conf")?.contains("options vfio-pci ids=") == false)
         let forced = try fake.host.planPersist([target], options: BindOptions(), method: .ids, remove: false)
         #expect(forced.method == .ids)
-        #expect(forced.notes.contains { $0.contains("use --method override") })
+        #expect(forced.notes.contains { $0.contains("binding by address (the override method) avoids that") })
     }
 
     @Test("dracut and mkinitcpio get drop-ins; vfio_virqfd only before Linux 6.2; no GRUB is a note")

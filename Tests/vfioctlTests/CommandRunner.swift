@@ -24,7 +24,8 @@ func run(_ program: String, _ arguments: [String], environment: [String: String]
     process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
     env["VFIOCTL_SYSROOT"] = nil
-    for (key, value) in environment { env[key] = value }
+    // An empty value unsets the variable.
+    for (key, value) in environment { env[key] = value.isEmpty ? nil : value }
     process.environment = env
     let out = Pipe()
     let err = Pipe()

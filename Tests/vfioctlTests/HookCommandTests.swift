@@ -45,7 +45,8 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: fake.path("/etc/libvirt/hooks/qemu")))
         let nothing = try vfioctl(["hooks", "install", "gaming"] + root)
         #expect(nothing.status == 64)
-        #expect(nothing.stderr.contains("say what the hook does"))
+        #expect(nothing.stderr.contains("the hook has nothing to do"))
+        #expect(nothing.stderr.contains("--single-gpu, --hugepages or --isolate-cpus"))
         let both = try vfioctl(["hooks", "install", "gaming", "--hugepages", "--copy-binary", "--binary", "/x"] + root)
         #expect(both.status == 64)
     }
@@ -168,7 +169,7 @@ import Testing
         #expect(result.status != 0)
         #expect(
             result.stderr.hasSuffix(
-                "vfioctl: gaming pins no vCPUs, so there is nothing to keep the host off: `vfioctl attach --pin` first\n"
+                "vfioctl: gaming pins no vCPUs, so there is nothing to keep the host off (`vfioctl attach --pin` first)\n"
             ))
         let broken = try vfioctl(
             ["hooks", "run", "gaming", "prepare", "begin", "-", "--sysroot", fake.root], input: "not xml")

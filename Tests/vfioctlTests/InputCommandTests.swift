@@ -21,8 +21,12 @@ import Testing
         let fake = try host()
         let result = try vfioctl(["input", "list", "--json", "--sysroot", fake.root])
         #expect(result.status == 0)
-        let devices = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let devices = try #require(object["devices"] as? [[String: Any]])
         #expect(devices.count == 2)
+        // The QEMU arguments the text shows are in the JSON too.
+        let arguments = try #require(object["qemuArguments"] as? [String])
+        #expect(arguments.contains { $0.contains("input-linux") })
         for device in devices {
             for key in ["eventPath", "stablePath", "name", "kinds", "bus", "physicalDevice", "autoSelected"] {
                 #expect(device.keys.contains(key), "missing \(key)")
@@ -52,7 +56,8 @@ import Testing
         #expect(result.status == 0)
         #expect(result.stdout.contains("no evdev input devices found"))
         let json = try vfioctl(["input", "list", "--json", "--sysroot", fake.root])
-        #expect(json.stdout == "[]\n")
+        let empty = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect((empty["devices"] as? [Any])?.isEmpty == true)
     }
 
     @Test("a missing sysroot is one line and exit 66")

@@ -100,8 +100,15 @@ import Testing
         #expect(result.stdout.contains("driver           snd_hda_intel"))
         #expect(result.stdout.contains("reset_method     flr bus"))
         let json = try vfioctl(["show", "1002:67df", "--json", "--sysroot", fake.root, "--pci-ids", fake.pciIDs])
-        let devices = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let devices = try #require(object["devices"] as? [[String: Any]])
         #expect(devices.first?["address"] as? String == "0000:02:00.0")
+        // The verdicts the text shows: the GPU with its status and reasons, and its group.
+        let gpus = try #require(object["gpus"] as? [[String: Any]])
+        #expect(gpus.first?["address"] as? String == "0000:02:00.0")
+        #expect(gpus.first?["status"] as? String != nil)
+        let groups = try #require(object["groups"] as? [[String: Any]])
+        #expect(groups.map { $0["id"] as? Int } == [devices.first?["iommuGroup"] as? Int])
     }
 
     @Test(
@@ -125,7 +132,9 @@ import Testing
         let show = try vfioctl(["show", "10de:ffff", "--sysroot", fake.root])
         #expect(show.status == 66)
         #expect(
-            show.stderr == "vfioctl: no PCI device matches 10de:ffff: `vfioctl list` shows the devices of this host\n")
+            show.stderr
+                == "vfioctl: no PCI device matches 10de:ffff on this host (`vfioctl list` shows the devices of this host)\n"
+        )
         let group = try vfioctl(["list", "--group", "42", "--sysroot", fake.root])
         #expect(group.status == 66)
         #expect(group.stderr == "vfioctl: no IOMMU group 42: this host has groups 0-5\n")

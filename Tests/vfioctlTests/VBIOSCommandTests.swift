@@ -89,7 +89,7 @@ import Testing
         "bad input is one line and a sysexits status",
         arguments: [
             (["vbios", "check", "/nonexistent.rom"], Int32(66), "vfioctl: /nonexistent.rom does not exist"),
-            (["vbios", "dump", "nonsense"], Int32(64), "'nonsense' is not a PCI address"),
+            (["vbios", "dump", "nonsense"], Int32(64), "'nonsense' is not a device"),
             (
                 ["vbios", "dump", "01:00.0", "--sysroot", "/nonexistent"], Int32(66),
                 "sysroot /nonexistent does not exist"
@@ -110,6 +110,9 @@ import Testing
         let fake = try FakeHost.workstation()
         let result = try vfioctl(["vbios", "dump", "05:00.0", "--sysroot", fake.root])
         #expect(result.status == 66)
-        #expect(result.stderr == "vfioctl: no PCI device 0000:05:00.0: `vfioctl list` shows the devices of this host\n")
+        #expect(
+            result.stderr
+                == "vfioctl: no PCI device matches 0000:05:00.0 on this host (`vfioctl list` shows the devices of this host)\n"
+        )
     }
 }

@@ -62,8 +62,18 @@ public struct BindOptions: Sendable, Hashable {
 
 /// One step a bind or unbind takes, exactly as it will happen.
 public struct SysfsStep: Sendable, Hashable, Codable, CustomStringConvertible {
-    /// `write`, `modprobe` or `verify`.
-    public var kind: String
+    /// What the step does.
+    public var kind: Kind
+
+    /// The kinds of step.
+    public enum Kind: String, Sendable, Hashable, Codable {
+        /// Write `value` to the attribute `target`.
+        case write
+        /// Load the module `target`.
+        case modprobe
+        /// Check that `target` is `value`.
+        case verify
+    }
     /// The attribute written (host path), the module loaded, or the device verified.
     public var target: String
     /// What is written, or what is expected.
@@ -72,9 +82,9 @@ public struct SysfsStep: Sendable, Hashable, Codable, CustomStringConvertible {
     /// The step as a shell line (`echo vfio-pci > …`, `modprobe vfio-pci`) or a comment for checks.
     public var description: String {
         switch kind {
-        case "write": value.isEmpty ? "echo > \(target)" : "echo \(value) > \(target)"
-        case "modprobe": "modprobe \(target)"
-        default: "# check: \(target) \(value)"
+        case .write: value.isEmpty ? "echo > \(target)" : "echo \(value) > \(target)"
+        case .modprobe: "modprobe \(target)"
+        case .verify: "# check: \(target) \(value)"
         }
     }
 }
@@ -117,19 +127,7 @@ extension Host {
         var chosen: Set<PCIAddress> = []
         var notes: [String] = []
         for target in targets {
-            var named: [PCIDevice]
-            switch target {
-            case .device(let selector):
-                named = try report.devices(matching: selector)
-            case .gpu(let index):
-                guard index <= report.gpus.count else {
-                    throw DevicesError(
-                        code: .notFound,
-                        message: "there is no gpu:\(index): this host has \(report.gpus.count) GPU"
-                            + (report.gpus.count == 1 ? "" : "s") + " (`vfioctl list --gpus`)")
-                }
-                named = [byAddress[report.gpus[index - 1].address]].compactMap { $0 }
-            }
+            let named = try report.devices(named: target)
             for device in named {
                 if device.isBridge {
                     throw DevicesError(
@@ -172,7 +170,7 @@ extension Host {
             functions: [], alreadyBound: [], originalDrivers: [:], groups: [:],
             loadsModule: !files.exists(files.path(HostPaths.modules.appending("vfio_pci"))), steps: [], notes: notes,
             forced: refusals)
-        if plan.loadsModule { plan.steps.append(SysfsStep(kind: "modprobe", target: "vfio-pci", value: "")) }
+        if plan.loadsModule { plan.steps.append(SysfsStep(kind: .modprobe, target: "vfio-pci", value: "")) }
         for address in functions {
             guard let device = byAddress[address] else { continue }
             plan.groups[address.description] = device.iommuGroup
@@ -190,19 +188,19 @@ extension Host {
     /// The writes that move one function to vfio-pci (the driverctl sequence, never `new_id`).
     func bindSteps(_ address: PCIAddress, driver: String?, group: Int?) -> [SysfsStep] {
         let device = HostPaths.pciDevices.appending(address.description)
-        var steps = [SysfsStep(kind: "write", target: device.appending("driver_override").string, value: "vfio-pci")]
+        var steps = [SysfsStep(kind: .write, target: device.appending("driver_override").string, value: "vfio-pci")]
         if let driver {
             steps.append(
                 SysfsStep(
-                    kind: "write", target: HostPaths.pciDrivers.appending(driver).appending("unbind").string,
+                    kind: .write, target: HostPaths.pciDrivers.appending(driver).appending("unbind").string,
                     value: address.description))
         }
-        steps.append(SysfsStep(kind: "write", target: HostPaths.pciDriversProbe.string, value: address.description))
-        steps.append(SysfsStep(kind: "verify", target: device.appending("driver").string, value: "-> vfio-pci"))
+        steps.append(SysfsStep(kind: .write, target: HostPaths.pciDriversProbe.string, value: address.description))
+        steps.append(SysfsStep(kind: .verify, target: device.appending("driver").string, value: "-> vfio-pci"))
         if let group {
             steps.append(
                 SysfsStep(
-                    kind: "verify", target: HostPaths.vfioDevices.appending(String(group)).string, value: "exists"))
+                    kind: .verify, target: HostPaths.vfioDevices.appending(String(group)).string, value: "exists"))
         }
         return steps
     }

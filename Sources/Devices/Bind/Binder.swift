@@ -8,8 +8,22 @@ public struct FunctionOutcome: Sendable, Hashable, Codable {
     public var originalDriver: String?
     /// The driver it has now.
     public var driver: String?
-    /// `bound`, `already bound`, `unbound`, `restored` (rolled back), `not restored`.
-    public var result: String
+    /// What happened to it.
+    public var result: Result
+
+    /// What happened to a function.
+    public enum Result: String, Sendable, Hashable, Codable {
+        /// Now on vfio-pci.
+        case bound
+        /// It was on vfio-pci already.
+        case alreadyBound = "already bound"
+        /// Given back to its driver.
+        case unbound
+        /// Returned to its driver after a failure (rolled back).
+        case restored
+        /// It could not be returned to its driver.
+        case notRestored = "not restored"
+    }
     /// Details, when something went wrong.
     public var detail: String?
 
@@ -85,7 +99,7 @@ extension Host {
         var journal = try Journal.load(files)
         var done: [PCIAddress] = []
         var outcomes = plan.alreadyBound.map {
-            FunctionOutcome(address: $0, originalDriver: "vfio-pci", driver: "vfio-pci", result: "already bound")
+            FunctionOutcome(address: $0, originalDriver: "vfio-pci", driver: "vfio-pci", result: .alreadyBound)
         }
         do {
             try Interruption.check()
@@ -109,7 +123,7 @@ extension Host {
                     address, from: original, group: plan.groups[address.description], options: options, io: io,
                     journal: &journal)
                 outcomes.append(
-                    FunctionOutcome(address: address, originalDriver: original, driver: "vfio-pci", result: "bound"))
+                    FunctionOutcome(address: address, originalDriver: original, driver: "vfio-pci", result: .bound))
             }
         } catch let error as DevicesError {
             var restored: [FunctionOutcome] = []
@@ -186,10 +200,10 @@ extension Host {
         var problems: [String] = []
         do { try journal.save(files) } catch { problems.append("\(error)") }
         var outcome = restore(address, to: driver, io: io)
-        if outcome.result == "restored" {
+        if outcome.result == .restored {
             journal.remove(address)
         } else {
-            record.problem = outcome.detail ?? outcome.result
+            record.problem = outcome.detail ?? outcome.result.rawValue
             journal.set(record)
         }
         do { try journal.save(files) } catch {
@@ -229,7 +243,7 @@ extension Host {
         let now = files.linkName(files.path(device.appending("driver")))
         let ok = driver == nil || now == driver
         return FunctionOutcome(
-            address: address, originalDriver: driver, driver: now, result: ok ? "restored" : "not restored",
+            address: address, originalDriver: driver, driver: now, result: ok ? .restored : .notRestored,
             detail: problems.isEmpty ? nil : problems.joined(separator: "; "))
     }
 
@@ -239,14 +253,11 @@ extension Host {
         let report = try report()
         var chosen: Set<PCIAddress> = []
         for target in targets {
-            switch target {
-            case .device(let selector):
-                for device in try report.devices(matching: selector) { chosen.insert(device.address) }
-            case .gpu(let index):
-                guard index <= report.gpus.count else {
-                    throw DevicesError(code: .notFound, message: "there is no gpu:\(index) (`vfioctl list --gpus`)")
-                }
+            let named = try report.devices(named: target)
+            if case .gpu(let index) = target {
                 for address in report.gpus[index - 1].functions { chosen.insert(address) }
+            } else {
+                for device in named { chosen.insert(device.address) }
             }
         }
         let state = BindingState.load(files)
@@ -257,18 +268,18 @@ extension Host {
             if let driver {
                 steps.append(
                     SysfsStep(
-                        kind: "write", target: HostPaths.pciDrivers.appending(driver).appending("unbind").string,
+                        kind: .write, target: HostPaths.pciDrivers.appending(driver).appending("unbind").string,
                         value: address.description))
             }
-            steps.append(SysfsStep(kind: "write", target: device.appending("driver_override").string, value: ""))
+            steps.append(SysfsStep(kind: .write, target: device.appending("driver_override").string, value: ""))
             if let original = state.functions[address.description]?.originalDriver {
                 steps.append(
                     SysfsStep(
-                        kind: "write", target: HostPaths.pciDrivers.appending(original).appending("bind").string,
+                        kind: .write, target: HostPaths.pciDrivers.appending(original).appending("bind").string,
                         value: address.description))
             } else {
                 steps.append(
-                    SysfsStep(kind: "write", target: HostPaths.pciDriversProbe.string, value: address.description))
+                    SysfsStep(kind: .write, target: HostPaths.pciDriversProbe.string, value: address.description))
             }
         }
         return (chosen.sorted(), steps)
@@ -292,7 +303,7 @@ extension Host {
             for address in functions {
                 let original = journal.record(address)?.originalDriver
                 var outcome = returnDevice(address, to: original, io: io, journal: &journal)
-                if outcome.result == "restored" { outcome.result = "unbound" }
+                if outcome.result == .restored { outcome.result = .unbound }
                 outcomes.append(outcome)
             }
             return outcomes

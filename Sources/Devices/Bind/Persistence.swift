@@ -137,7 +137,8 @@ extension Host {
                 let names = others.map { "\($0.address) (\($0.ids))" }.joined(separator: ", ")
                 notes.append(
                     "ids= would also take \(names), which share\(others.count == 1 ? "s" : "") an ID; "
-                        + (method == .ids ? "use --method override to bind by address" : "binding by address instead"))
+                        + (method == .ids
+                            ? "binding by address (the override method) avoids that" : "binding by address instead"))
             }
             chosenMethod = method
             let bindings = BindingState.load(files)

@@ -370,7 +370,7 @@ struct Doctor {
         let name =
             gpu.name ?? report.device(at: gpu.address).map { "device \($0.vendorID):\($0.deviceID)" } ?? gpu.vendor
         let group = gpu.iommuGroup.map { "group \($0)" } ?? "no group"
-        switch GPU.Status(rawValue: gpu.status) {
+        switch gpu.status {
         case .ready:
             return Check(
                 id: id, title: title, status: .ok, summary: "\(name): \(group), every function on vfio-pci",
@@ -388,7 +388,7 @@ struct Doctor {
                 fix: "give the host another GPU (or make another one primary in the firmware setup), or pass it "
                     + "with single-GPU steps: stop the display manager, release the consoles and the framebuffer, "
                     + "then bind")
-        case .needsBinding, nil:
+        case .needsBinding:
             let sharers = sharedEndpoints(gpu)
             if !sharers.isEmpty {
                 return Check(

@@ -55,12 +55,39 @@ public struct DevicesError: Error, Sendable, CustomStringConvertible {
     public let message: String
     /// The underlying error, usually an `Errno`.
     public let cause: (any Error & Sendable)?
+    /// What the error concerns, when it is one thing a caller can name or look up.
+    public let object: Object?
+
+    /// The thing an error concerns.
+    public enum Object: Sendable, Hashable {
+        /// A device target that names nothing on this host (`10de:2484`, `01:00.0`).
+        case target(String)
+        /// `gpu:N` beyond the host's GPUs.
+        case gpuIndex(Int)
+        /// A PCI function.
+        case device(PCIAddress)
+        /// An IOMMU group.
+        case group(Int)
+        /// A file or directory, as the host names it.
+        case file(String)
+        /// The host tree everything is read under.
+        case sysroot(String)
+        /// A libvirt guest.
+        case domain(String)
+        /// A shared library that is not installed (`libvirt`).
+        case library(String)
+        /// An evdev input device path.
+        case inputDevice(String)
+        /// A part of a guest request the caller named (`gpu`, `rom`, `vcpus`, `evdev`, …).
+        case request(String)
+    }
 
     /// Creates an error from its parts.
-    public init(code: Code, message: String, cause: (any Error & Sendable)? = nil) {
+    public init(code: Code, message: String, cause: (any Error & Sendable)? = nil, object: Object? = nil) {
         self.code = code
         self.message = message
         self.cause = cause
+        self.object = object
     }
 
     /// The one-line message.

@@ -236,12 +236,12 @@ struct DomainMerger {
         guard !request.isEmpty else {
             throw DevicesError(
                 code: .invalidArgument,
-                message: "nothing to attach: name at least one of --gpu, --hostdev, --looking-glass, --scream, "
-                    + "--evdev, --tune (or a part of it)")
+                message: "nothing to attach: the request names no part", object: .request("parts"))
         }
         for target in request.gpus { try attachGPU(target, request: request) }
         if request.gpus.isEmpty, request.romFile != nil || request.romBar != nil {
-            throw DevicesError(code: .invalidArgument, message: "--rom and --rom-bar go with --gpu")
+            throw DevicesError(
+                code: .invalidArgument, message: "a ROM setting needs a GPU in the request", object: .request("rom"))
         }
         for target in request.hostdevs { try attachHostdev(target) }
         if let lookingGlass = request.lookingGlass {
@@ -262,25 +262,12 @@ struct DomainMerger {
     /// The host's functions of a GPU target, function 0 first.
     mutating func gpuFunctions(_ target: BindTarget) throws -> [PCIDevice] {
         let report = try hostReport()
-        let display: PCIDevice
-        switch target {
-        case .gpu(let index):
-            guard index <= report.gpus.count, let device = report.device(at: report.gpus[index - 1].address) else {
-                throw DevicesError(
-                    code: .notFound,
-                    message: "there is no gpu:\(index): this host has \(report.gpus.count) GPU"
-                        + (report.gpus.count == 1 ? "" : "s") + " (`vfioctl list --gpus`)")
-            }
-            display = device
-        case .device(let selector):
-            let found = try report.devices(matching: selector)
-            guard let device = found.first(where: { $0.pciClass.isDisplay }) else {
-                throw DevicesError(
-                    code: .invalidArgument,
-                    message: "\(selector) is not a GPU (\(found[0].className ?? found[0].class)): use --hostdev for "
-                        + "other devices")
-            }
-            display = device
+        let found = try report.devices(named: target)
+        guard let display = found.first(where: { $0.pciClass.isDisplay }) else {
+            throw DevicesError(
+                code: .invalidArgument,
+                message: "\(target) is not a GPU (\(found[0].className ?? found[0].class))",
+                object: .request("hostdev"))
         }
         guard let gpu = report.gpus.first(where: { $0.address == display.address }) else {
             throw DevicesError(code: .notFound, message: "\(display.address) is not a GPU of this host")
@@ -474,7 +461,9 @@ struct DomainMerger {
         let found: [PCIDevice]
         switch target {
         case .gpu:
-            throw DevicesError(code: .invalidArgument, message: "\(target) is a GPU: use --gpu \(target)")
+            throw DevicesError(
+                code: .invalidArgument, message: "\(target) is a GPU: it goes with its functions",
+                object: .request("gpu"))
         case .device(let selector):
             found = try report.devices(matching: selector)
         }

@@ -12,8 +12,7 @@ extension DomainMerger {
         guard !request.isEmpty else {
             throw DevicesError(
                 code: .invalidArgument,
-                message: "nothing to detach: name at least one of --gpu, --hostdev, --looking-glass, --scream, "
-                    + "--evdev, --tune (or a part of it)")
+                message: "nothing to detach: the request names no part", object: .request("parts"))
         }
         guard recordedOwnership != nil else {
             try detachUnrecorded(request)
@@ -96,7 +95,10 @@ extension DomainMerger {
             case .device(.address(let address)): result.append(GuestPCIAddress(address))
             case .device(let selector):
                 result += try hostReport().devices(matching: selector).map { GuestPCIAddress($0.address) }
-            case .gpu: throw DevicesError(code: .invalidArgument, message: "\(target) is a GPU: use --gpu \(target)")
+            case .gpu:
+                throw DevicesError(
+                    code: .invalidArgument, message: "\(target) is a GPU: it goes with its functions",
+                    object: .request("gpu"))
             }
         }
         return result

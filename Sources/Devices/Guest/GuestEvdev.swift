@@ -15,9 +15,8 @@ extension DomainMerger {
             guard let keyboard = inventory.keyboard, let mouse = inventory.mouse else {
                 throw DevicesError(
                     code: .notFound,
-                    message: "--evdev auto found no "
-                        + (inventory.keyboard == nil ? "keyboard" : "mouse")
-                        + ": name the devices (`vfioctl input list` shows them): --evdev /dev/input/by-id/…")
+                    message: "no " + (inventory.keyboard == nil ? "keyboard" : "mouse")
+                        + " found to share with the guest", object: .request("evdev"))
             }
             for device in [keyboard, mouse] where device.stablePath == nil {
                 notes.append("\(device.eventPath) has no stable link: its number may change at the next boot")
@@ -32,11 +31,11 @@ extension DomainMerger {
             guard path.hasPrefix("/dev/input/") else {
                 throw DevicesError(
                     code: .invalidArgument,
-                    message: "'\(path)' is not an input device path: give /dev/input/by-id/… (`vfioctl input list`)")
+                    message: "'\(path)' is not an input device path (/dev/input/by-id/…)", object: .inputDevice(path))
             }
             guard host.files.entryExists(host.files.path(FilePath(path))) else {
                 throw DevicesError(
-                    code: .notFound, message: "no input device \(path): `vfioctl input list` shows the devices")
+                    code: .notFound, message: "no input device \(path)", object: .inputDevice(path))
             }
             let match = inventory.devices.first {
                 $0.eventPath == path || $0.stablePath == path || $0.byID.contains(path) || $0.byPath.contains(path)

@@ -162,13 +162,15 @@ public struct PinningPlan: Sendable, Hashable {
         let totalThreads = available.flatMap(\.cores).flatMap(\.threads).count
         if let wanted {
             guard wanted >= 1 else {
-                throw DevicesError(code: .invalidArgument, message: "--vcpus takes a positive number, not \(wanted)")
+                throw DevicesError(
+                    code: .invalidArgument, message: "the vCPU count must be 1 or more, not \(wanted)",
+                    object: .request("vcpus"))
             }
             guard wanted <= totalThreads else {
                 throw DevicesError(
                     code: .invalidArgument,
-                    message: "--vcpus \(wanted) is more than the \(totalThreads) CPUs left after the host keeps "
-                        + CPUList.format(Array(hostSet)))
+                    message: "\(wanted) vCPUs are more than the \(totalThreads) CPUs left after the host keeps "
+                        + CPUList.format(Array(hostSet)), object: .request("vcpus"))
             }
         }
         // The group with the largest cache (then the most free cores) that holds the request.

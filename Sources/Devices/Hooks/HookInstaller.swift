@@ -93,7 +93,8 @@ extension Host {
         }
         guard !config.isEmpty else {
             throw DevicesError(
-                code: .invalidArgument, message: "say what the hook does: --single-gpu, --hugepages, --isolate-cpus")
+                code: .invalidArgument, message: "the hook has nothing to do: name at least one of its tasks",
+                object: .request("hook"))
         }
         let existing = try existingScript()
         let owner = trustedOwner ?? self.trustedOwner

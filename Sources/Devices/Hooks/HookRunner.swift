@@ -153,8 +153,7 @@ struct HookSteps {
         guard !guestCPUs.isEmpty else {
             throw DevicesError(
                 code: .invalidData,
-                message:
-                    "\(guest) pins no vCPUs, so there is nothing to keep the host off: `vfioctl attach --pin` first")
+                message: "\(guest) pins no vCPUs, so there is nothing to keep the host off", object: .request("pin"))
         }
         let online = try files.readText(files.path(HostPaths.cpus.appending("online"))).flatMap(CPUList.parse) ?? []
         let hostCPUs = online.filter { !guestCPUs.contains($0) }
@@ -228,7 +227,7 @@ struct HookSteps {
         let addresses = Self.hostdevAddresses(domain)
         guard !addresses.isEmpty else {
             throw DevicesError(
-                code: .invalidData, message: "\(guest) passes no PCI device through: `vfioctl attach --gpu` first")
+                code: .invalidData, message: "\(guest) passes no PCI device through", object: .request("gpu-missing"))
         }
         let report = try host.report()
         let drivers = Set(addresses.compactMap { report.device(at: $0)?.driver })
@@ -342,8 +341,8 @@ struct HookSteps {
             _ = attempt("return the GPU") {
                 let outcomes = try host.unbind(functions, io: io)
                 var left: [String] = []
-                for outcome in outcomes where outcome.result != "unbound" {
-                    problems.append("\(outcome.address): \(outcome.detail ?? outcome.result)")
+                for outcome in outcomes where outcome.result != .unbound {
+                    problems.append("\(outcome.address): \(outcome.detail ?? outcome.result.rawValue)")
                     left.append(outcome.address.description)
                 }
                 state.functions = left

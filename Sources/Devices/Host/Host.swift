@@ -26,8 +26,7 @@ public struct Host: Sendable {
         guard files.exists(sysroot.root) else {
             throw DevicesError(
                 code: .notFound,
-                message: "sysroot \(sysroot) does not exist: pass an existing host tree to --sysroot (or unset "
-                    + "VFIOCTL_SYSROOT)")
+                message: "sysroot \(sysroot) does not exist", object: .sysroot(sysroot.description))
         }
         guard files.isDirectory(sysroot.root) else {
             throw DevicesError(code: .invalidArgument, message: "sysroot \(sysroot) is not a directory")

@@ -5,15 +5,36 @@ public struct DomainSummary: Sendable, Codable, Hashable {
     /// Whether it is running.
     public var isActive: Bool
     /// Host PCI addresses of its `<hostdev type='pci'>` devices.
-    public var hostdevs: [String]
-    /// Its `<shmem>` devices, `name (size MiB)`.
-    public var sharedMemory: [String]
+    public var hostdevs: [PCIAddress]
+    /// Its `<shmem>` devices.
+    public var sharedMemory: [SharedMemoryRegion]
     /// Evdev devices it takes: `input-linux` arguments and `<input type='evdev'>`.
     public var evdev: [String]
     /// Whether vfioctl added any of it (its ownership record in `<metadata>`, its aliases, ids and root ports).
     public var managedByVfioctl: Bool
-    /// Tuning present: `hugepages`, `pinning`, `hyperv`, `kvm-hidden`, `smbios`.
-    public var tuning: [String]
+    /// Tuning present.
+    public var tuning: [Tuning]
+
+    /// One `<shmem>` device.
+    public struct SharedMemoryRegion: Sendable, Codable, Hashable {
+        /// Its name (`looking-glass`, `scream-ivshmem`).
+        public var name: String
+        /// Its size in MiB, when the definition gives one.
+        public var sizeMiB: Int?
+
+        /// A region from its parts.
+        public init(name: String, sizeMiB: Int?) {
+            self.name = name
+            self.sizeMiB = sizeMiB
+        }
+    }
+
+    /// The tuning a definition carries.
+    public enum Tuning: String, Sendable, Codable, Hashable {
+        case hugepages, pinning, hyperv
+        case kvmHidden = "kvm-hidden"
+        case smbios
+    }
 
     /// Reads a definition.
     /// - Throws: `DevicesError` when the XML is not well-formed.
@@ -24,13 +45,15 @@ public struct DomainSummary: Sendable, Codable, Hashable {
         self.isActive = isActive
         let devices = domain.child("devices")
         hostdevs = (devices?.children("hostdev") ?? []).filter { $0.attribute("type") == "pci" }.compactMap { hostdev in
-            hostdev.child("source")?.child("address").flatMap(GuestPCIAddress.init).map {
-                "\(hex($0.domain, width: 4)):\(hex($0.bus, width: 2)):\(hex($0.slot, width: 2)).\($0.function)"
+            hostdev.child("source")?.child("address").flatMap(GuestPCIAddress.init).flatMap { source -> PCIAddress? in
+                guard let domain = UInt32(exactly: source.domain), let bus = UInt8(exactly: source.bus),
+                    let device = UInt8(exactly: source.slot), let function = UInt8(exactly: source.function)
+                else { return nil }
+                return PCIAddress(domain: domain, bus: bus, device: device, function: function)
             }
         }
         sharedMemory = (devices?.children("shmem") ?? []).map { shmem in
-            let name = shmem.attribute("name") ?? "?"
-            return DomainMerger.sizeMiB(of: shmem).map { "\(name) (\($0) MiB)" } ?? name
+            SharedMemoryRegion(name: shmem.attribute("name") ?? "", sizeMiB: DomainMerger.sizeMiB(of: shmem))
         }
         var evdev: [String] = []
         var managed = false
@@ -55,12 +78,12 @@ public struct DomainSummary: Sendable, Codable, Hashable {
         let metadata = domain.children.first { $0.name == "metadata" && $0.namespace == nil }
         if metadata?.children.contains(where: { $0.namespace == DomainOwnership.namespace }) == true { managed = true }
         managedByVfioctl = managed
-        var tuning: [String] = []
-        if domain.child("memoryBacking")?.child("hugepages") != nil { tuning.append("hugepages") }
-        if domain.child("cputune")?.child("vcpupin") != nil { tuning.append("pinning") }
-        if domain.child("features")?.child("hyperv") != nil { tuning.append("hyperv") }
-        if domain.child("features")?.child("kvm")?.child("hidden") != nil { tuning.append("kvm-hidden") }
-        if domain.child("os")?.child("smbios")?.attribute("mode") == "sysinfo" { tuning.append("smbios") }
+        var tuning: [Tuning] = []
+        if domain.child("memoryBacking")?.child("hugepages") != nil { tuning.append(.hugepages) }
+        if domain.child("cputune")?.child("vcpupin") != nil { tuning.append(.pinning) }
+        if domain.child("features")?.child("hyperv") != nil { tuning.append(.hyperv) }
+        if domain.child("features")?.child("kvm")?.child("hidden") != nil { tuning.append(.kvmHidden) }
+        if domain.child("os")?.child("smbios")?.attribute("mode") == "sysinfo" { tuning.append(.smbios) }
         self.tuning = tuning
     }
 

@@ -29,8 +29,8 @@ public final class LibvirtConnection: @unchecked Sendable {
         guard let api = cvirt_load() else {
             throw DevicesError(
                 code: .unavailable,
-                message: "cannot use libvirt for \(uri): \(String(cString: cvirt_load_error())) "
-                    + "(Debian/Ubuntu: apt-get install libvirt0)")
+                message: "cannot use libvirt for \(uri): \(String(cString: cvirt_load_error()))",
+                object: .library("libvirt"))
         }
         self.api = api
         cxml_quiet_generic()
@@ -56,13 +56,13 @@ public final class LibvirtConnection: @unchecked Sendable {
         let code = cvirt_last_error_code(api)
         return DevicesError(
             code: code == Int32(VIR_ERR_NO_DOMAIN.rawValue) ? .notFound : .unavailable,
-            message: "libvirt at \(uri), domain \(domain): \(what): \(Self.lastError(api))")
+            message: "libvirt at \(uri), domain \(domain): \(what): \(Self.lastError(api))", object: .domain(domain))
     }
 
     /// Runs `body` with a domain handle.
     private func withDomain<T>(_ name: String, _ body: (virDomainPtr) throws -> T) throws -> T {
         guard let domain = api.pointee.domainLookupByName(connection, name) else {
-            throw failure("not found (`virsh -c \(uri) list --all` shows the guests)", domain: name)
+            throw failure("not found", domain: name)
         }
         defer { _ = api.pointee.domainFree(domain) }
         return try body(domain)

@@ -31,7 +31,8 @@ struct PCIScanner: Sendable {
             throw DevicesError(
                 code: .notFound,
                 message: "no PCI devices directory at \(directory): is sysfs mounted"
-                    + (files.sysroot.isHostRoot ? "?" : ", and is --sysroot \(files.sysroot) a host tree?"))
+                    + (files.sysroot.isHostRoot ? "?" : ", and is \(files.sysroot) a host tree?"),
+                object: files.sysroot.isHostRoot ? .file(directory.string) : .sysroot(files.sysroot.description))
         }
         var warnings: [String] = []
         var addresses: [PCIAddress] = []

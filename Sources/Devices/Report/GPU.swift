@@ -40,8 +40,8 @@ public struct GPU: Sendable, Codable, Hashable {
     public var iommuGroup: Int?
     /// The display function's driver.
     public var driver: String?
-    /// Readiness, as a word (`ready`, `needs binding`, `blocked`, `boot GPU`).
-    public var status: String
+    /// Readiness.
+    public var status: Status
     /// Why, one line each.
     public var reasons: [String]
     /// Reset behaviour, one line each.
@@ -132,7 +132,7 @@ struct GPUAnalyzer {
                 let names = others.map { "\($0.address) (\($0.className ?? $0.class), \($0.driver ?? "no driver"))" }
                     .joined(separator: ", ")
                 reasons.append(
-                    "IOMMU group \(id) also holds \(names): they go to the guest too (bind with --group), "
+                    "IOMMU group \(id) also holds \(names): they go to the guest too (bind the whole group), "
                         + "or move the card to another slot")
             }
             for blocker in group.blockers {
@@ -155,7 +155,7 @@ struct GPUAnalyzer {
         return GPU(
             address: gpu.address, vendor: vendor, name: gpu.deviceName, functions: functions.map(\.address),
             companions: companions, isBootVGA: gpu.isBootVGA, isIntegrated: isIntegrated,
-            iommuGroup: gpu.iommuGroup, driver: gpu.driver, status: status.rawValue, reasons: reasons,
+            iommuGroup: gpu.iommuGroup, driver: gpu.driver, status: status, reasons: reasons,
             reset: gpu.reset?.summary ?? [])
     }
 }

@@ -26,15 +26,48 @@ public struct HostReport: Sendable, Codable, Hashable {
     }
 
     /// The devices a selector names.
-    /// - Throws: `DevicesError` when nothing matches.
+    /// - Throws: `DevicesError` (object `.target`) when nothing matches.
     public func devices(matching selector: DeviceSelector) throws -> [PCIDevice] {
         let found = devices.filter { selector.matches($0) }
         guard !found.isEmpty else {
             throw DevicesError(
-                code: .notFound,
-                message: "no PCI device matches \(selector): `vfioctl list` shows the devices of this host")
+                code: .notFound, message: "no PCI device matches \(selector) on this host",
+                object: .target(selector.description))
         }
         return found
+    }
+
+    /// The devices a target names: one function by address, every function with an ID pair, or the Nth GPU's
+    /// display function.
+    /// - Throws: `DevicesError` (object `.target` or `.gpuIndex`) when nothing matches.
+    public func devices(named target: BindTarget) throws -> [PCIDevice] {
+        switch target {
+        case .device(let selector):
+            return try devices(matching: selector)
+        case .gpu(let index):
+            guard index <= gpus.count, let device = device(at: gpus[index - 1].address) else {
+                throw DevicesError(
+                    code: .notFound,
+                    message: "there is no gpu:\(index): this host has \(gpus.count) GPU" + (gpus.count == 1 ? "" : "s"),
+                    object: .gpuIndex(index))
+            }
+            return [device]
+        }
+    }
+
+    /// The one device a target names.
+    /// - Throws: `DevicesError` when it names nothing, or several functions (an ID pair of two cards).
+    public func device(named target: BindTarget) throws -> PCIDevice {
+        let found = try devices(named: target)
+        guard found.count == 1 else {
+            throw DevicesError(
+                code: .invalidArgument,
+                message:
+                    "\(target) names \(found.count) devices (\(found.map(\.address.description).joined(separator: ", "))): "
+                    + "give one address",
+                object: .target(target.description))
+        }
+        return found[0]
     }
 }
 

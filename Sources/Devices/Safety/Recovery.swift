@@ -154,7 +154,7 @@ extension Host {
                     let outcome = returnDevice(address, to: item.originalDriver, io: io, journal: &journal)
                     outcomes.append(
                         RecoveryOutcome(
-                            item: item, result: outcome.result == "restored" ? .restored : .failed,
+                            item: item, result: outcome.result == .restored ? .restored : .failed,
                             driver: outcome.driver, problem: outcome.detail))
                 }
             }

@@ -136,7 +136,7 @@ extension Host {
         let directory = files.path(HostPaths.pciDevices.appending(address.description))
         guard files.exists(directory) else {
             throw DevicesError(
-                code: .notFound, message: "no PCI device \(address): `vfioctl list` shows the devices of this host")
+                code: .notFound, message: "no PCI device \(address) on this host", object: .target(address.description))
         }
         return directory
     }

@@ -6,17 +6,23 @@ import Glibc
 struct GuestOptions: ParsableArguments {
     @Option(
         name: .long,
-        help: ArgumentHelp("A GPU with all its functions (address, vendor:device or gpu:N).", valueName: "target"))
+        help: ArgumentHelp("A GPU with all its functions (address, vendor:device or gpu:N).", valueName: "target"),
+        completion: .custom(completeTargets))
     var gpu: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("Any other PCI device (address or vendor:device).", valueName: "target"))
+    @Option(
+        name: .long, help: ArgumentHelp("Any other PCI device (address or vendor:device).", valueName: "target"),
+        completion: .custom(completeTargets))
     var hostdev: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("A ROM file for the GPU (checked against it first).", valueName: "file"))
+    @Option(
+        name: .long, help: ArgumentHelp("A ROM file for the GPU (checked against it first).", valueName: "file"),
+        completion: .file())
     var rom: String?
 
     @Option(
-        name: .customLong("rom-bar"), help: ArgumentHelp("Show the GPU's ROM BAR to the guest.", valueName: "on|off"))
+        name: .customLong("rom-bar"), help: ArgumentHelp("Show the GPU's ROM BAR to the guest.", valueName: "on|off"),
+        completion: .list(["on", "off"]))
     var romBar: String?
 
     @Option(
@@ -27,7 +33,9 @@ struct GuestOptions: ParsableArguments {
     @Flag(name: .long, help: "Size Looking Glass for HDR.")
     var hdr = false
 
-    @Option(name: .customLong("lg-formula"), help: ArgumentHelp("Looking Glass size formula.", valueName: "current|b7"))
+    @Option(
+        name: .customLong("lg-formula"), help: ArgumentHelp("Looking Glass size formula.", valueName: "current|b7"),
+        completion: .list(["current", "b7"]))
     var lgFormula: String = "current"
 
     @Flag(name: .customLong("looking-glass-kvmfr"), help: "Looking Glass through the kvmfr module's /dev/kvmfr0.")
@@ -44,7 +52,8 @@ struct GuestOptions: ParsableArguments {
     @Option(
         name: .customLong("evdev-style"),
         help: ArgumentHelp(
-            "commandline (<qemu:commandline>, default) or native (<input type='evdev'>).", valueName: "style"))
+            "commandline (<qemu:commandline>, default) or native (<input type='evdev'>).", valueName: "style"),
+        completion: .list(["commandline", "native"]))
     var evdevStyle: String = "commandline"
 
     @Option(
@@ -114,13 +123,6 @@ struct GuestOptions: ParsableArguments {
         if vcpus != nil && !request.tuning.pin { throw ValidationError("--vcpus goes with --pin or --tune") }
         return request
     }
-
-    private func target(_ text: String) throws -> BindTarget {
-        guard let target = BindTarget(text) else {
-            throw ValidationError("'\(text)' is not a device: use 0000:01:00.0, 01:00.0, 10de:2484 or gpu:N")
-        }
-        return target
-    }
 }
 
 /// Refuses managed hostdevs the guards refuse (libvirt takes them from the host at every start), or warns when
@@ -136,7 +138,8 @@ func checkGuards(_ request: GuestRequest, host: Host, force: Bool) throws {
 struct DestinationOptions: ParsableArguments {
     @Option(
         name: .shortAndLong,
-        help: ArgumentHelp("Write the result to this file (- for standard output).", valueName: "file"))
+        help: ArgumentHelp("Write the result to this file (- for standard output).", valueName: "file"),
+        completion: .file())
     var output: String?
 
     @Flag(name: .customLong("in-place"), help: "Rewrite the domain file (atomically, keeping a .bak copy).")
@@ -183,7 +186,9 @@ struct DomainSource: ParsableArguments {
         completion: .file(extensions: ["xml"]))
     var file: String?
 
-    @Option(name: .customLong("domain"), help: ArgumentHelp("A libvirt guest instead of a file.", valueName: "name"))
+    @Option(
+        name: .customLong("domain"), help: ArgumentHelp("A libvirt guest instead of a file.", valueName: "name"),
+        completion: .custom(completeDomains))
     var guest: String?
 
     func check(_ destination: DestinationOptions) throws {
@@ -206,23 +211,42 @@ struct DomainSource: ParsableArguments {
     }
 }
 
-/// Validates a merge and prints its notes and the qemu.conf lines it needs.
-func check(_ change: DomainChange, original: XMLDocument, source: String, schema: String) throws {
-    try DomainFile.validate(change, original: original, source: source, schema: schema)
-    for note in change.notes { printError("note: \(note)") }
+/// The notes of a merge, one line each.
+func notes(of change: DomainChange, schema: String) -> [String] {
+    var lines = change.notes
     for part in change.unowned {
-        printError(
-            "note: nothing of vfioctl's to remove for \(part.flag)"
+        lines.append(
+            "nothing of vfioctl's to remove for \(part.flag)"
                 + (change.isUnrecorded
                     ? " (the domain holds no record of what vfioctl added: only hostdevs of the named devices and "
                         + "vfioctl's own root ports and evdev inputs are removed without one)"
                     : ""))
     }
     if !DomainFile.schemaAvailable(schema) {
-        printError(
-            "note: libvirt's schema \(schema) is not installed: the result is checked as XML only; libvirt checks "
+        lines.append(
+            "libvirt's schema \(schema) is not installed: the result is checked as XML only; libvirt checks "
                 + "the rest when it defines the domain")
     }
+    return lines
+}
+
+/// The JSON of a merge's result.
+func changeDocument(
+    _ change: DomainChange, schema: String, destination: String? = nil, backup: String? = nil, diff: String? = nil,
+    xml: Bool = false
+) -> GuestChangeDocument {
+    GuestChangeDocument(
+        changed: change.changed, destination: destination, backup: backup, notes: notes(of: change, schema: schema),
+        qemuConf: change.qemuConf.map { $0.split(separator: "\n").map(String.init) }, diff: diff,
+        xml: xml ? String(decoding: change.bytes, as: UTF8.self) : nil)
+}
+
+/// Validates a merge and prints its notes and the qemu.conf lines it needs (under --json they go into the
+/// result's document instead).
+func check(_ change: DomainChange, original: XMLDocument, source: String, schema: String) throws {
+    try DomainFile.validate(change, original: original, source: source, schema: schema)
+    guard !Console.json else { return }
+    for note in notes(of: change, schema: schema) { Console.note("note: \(note)") }
     if let block = change.qemuConf {
         printError("qemu.conf needs (in \(HostPaths.libvirtQEMUConf), then restart libvirt):")
         for line in block.split(separator: "\n") { printError("  " + line) }
@@ -252,6 +276,13 @@ extension GuestPart {
 func printed(_ change: DomainChange, original: XMLDocument, name: String, destination: DestinationOptions) throws
     -> Bool
 {
+    if Console.json && (destination.printDiff || destination.printXML) {
+        let diff =
+            destination.printDiff
+            ? UnifiedDiff.make(old: original.bytes, new: change.bytes, oldName: name, newName: name + " (merged)") : nil
+        try printJSON(changeDocument(change, schema: schemaPath(), diff: diff, xml: destination.printXML))
+        return true
+    }
     if destination.printDiff {
         print(
             UnifiedDiff.make(old: original.bytes, new: change.bytes, oldName: name, newName: name + " (merged)"),
@@ -278,21 +309,28 @@ func runGuestMerge(
     if try printed(change, original: document, name: name, destination: destination), !destination.define { return }
     if let output = destination.output {
         if output == DomainFile.standardStream {
+            if Console.json { return try printJSON(changeDocument(change, schema: schema, xml: true)) }
             writeStandardOutput(change.bytes)
             return
         }
-        _ = try DomainFile.withLock(on: output, timeout: lockTimeout()) {
+        let outcome = try DomainFile.withLock(on: output, timeout: lockTimeout()) {
             try DomainFile.write(change.bytes, to: output)
+        }
+        if Console.json {
+            return try printJSON(
+                changeDocument(change, schema: schema, destination: output, backup: outcome.backup?.string))
         }
         printError("wrote \(output)")
         return
     }
     guard change.changed else {
+        if Console.json { return try printJSON(changeDocument(change, schema: schema, destination: source)) }
         printError("\(name): already up to date")
         return
     }
     try connection.define(change.bytes, name: name)
     let running = try connection.isActive(name)
+    if Console.json { return try printJSON(changeDocument(change, schema: schema, destination: source)) }
     printError("defined \(name) at \(uri)" + (running ? " (it is running: the changes apply at its next start)" : ""))
 }
 
@@ -339,10 +377,15 @@ func runMerge(
         if try printed(change, original: document, name: name, destination: destination) { return }
         guard let target else { return }
         if target == DomainFile.standardStream {
+            if Console.json { return try printJSON(changeDocument(change, schema: schema, xml: true)) }
             writeStandardOutput(change.bytes)
             return
         }
         let outcome = try DomainFile.write(change.bytes, to: target)
+        if Console.json {
+            return try printJSON(
+                changeDocument(change, schema: schema, destination: target, backup: outcome.backup?.string))
+        }
         if outcome.unchanged {
             printError("\(target): already up to date")
         } else {
@@ -439,7 +482,9 @@ extension VFIOCtl {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var what: GuestOptions
 
-        @Option(name: .long, help: ArgumentHelp("The guest's chipset.", valueName: "q35|i440fx"))
+        @Option(
+            name: .long, help: ArgumentHelp("The guest's chipset.", valueName: "q35|i440fx"),
+            completion: .list(["q35", "i440fx"]))
         var machine: String = "q35"
 
         @Flag(name: .long, help: "Pass devices even when the guards refuse them (the warnings are still printed).")
@@ -466,7 +511,7 @@ extension VFIOCtl {
                 let request = try what.request()
                 try checkGuards(request, host: global.host, force: force)
                 let change = try global.host.attach(request, to: document, source: "template", recording: false)
-                for note in change.notes { printError("note: \(note)") }
+                for note in change.notes { Console.note("note: \(note)") }
                 print(Sections.added(old: document.bytes, new: change.bytes), terminator: "")
                 if let block = change.qemuConf {
                     print("\n<!-- /etc/libvirt/qemu.conf -->\n" + block)

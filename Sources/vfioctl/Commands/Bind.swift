@@ -1,24 +1,13 @@
 import ArgumentParser
 import Devices
 
-/// Parses bind targets.
-private func targets(_ texts: [String]) throws -> [BindTarget] {
-    try texts.map { text in
-        guard let target = BindTarget(text) else {
-            throw ValidationError(
-                "'\(text)' is not a device: use an address (0000:01:00.0, 01:00.0), vendor:device (10de:2484) or gpu:N")
-        }
-        return target
-    }
-}
-
 /// Prints what happened to each function.
 private func printOutcomes(_ outcomes: [FunctionOutcome]) {
     var table = Table("FUNCTION", "BEFORE", "NOW", "RESULT")
     for outcome in outcomes {
         table.add([
             outcome.address.description, outcome.originalDriver ?? "none", outcome.driver ?? "none",
-            outcome.result + (outcome.detail.map { " (\($0))" } ?? ""),
+            outcome.result.rawValue + (outcome.detail.map { " (\($0))" } ?? ""),
         ])
     }
     print(table.render())
@@ -43,7 +32,7 @@ extension VFIOCtl {
 
         @OptionGroup var global: GlobalOptions
 
-        @Argument(help: ArgumentHelp("Devices to bind.", valueName: "target"))
+        @Argument(help: ArgumentHelp("Devices to bind.", valueName: "target"), completion: .custom(completeTargets))
         var target: [String]
 
         @Flag(name: .long, help: "Also bind every other endpoint of each IOMMU group.")
@@ -79,15 +68,23 @@ extension VFIOCtl {
                 Interruption.install()
                 let plan = try host.planBind(try targets(target), options: options)
                 GuardWords.print(plan.forced, forced: true)
-                for note in plan.notes { printError("note: \(note)") }
+                for note in plan.notes { Console.note("note: \(note)") }
+                let forced = plan.forced.map(GuardWords.describe)
                 if dryRun {
-                    if global.json { return try printJSON(plan) }
+                    if global.json {
+                        return try printJSON(
+                            BindDocument(dryRun: true, steps: plan.steps, notes: plan.notes, forced: forced))
+                    }
                     if plan.steps.isEmpty { print("# nothing to do: already on vfio-pci") }
                     for step in plan.steps { print(step.description) }
                     return
                 }
                 let outcomes = try host.bind(plan, options: options, io: host.io)
-                if global.json { return try printJSON(outcomes) }
+                if global.json {
+                    return try printJSON(
+                        BindDocument(
+                            dryRun: false, steps: plan.steps, functions: outcomes, notes: plan.notes, forced: forced))
+                }
                 printOutcomes(outcomes)
             }
         }
@@ -103,7 +100,8 @@ extension VFIOCtl {
 
         @OptionGroup var global: GlobalOptions
 
-        @Argument(help: ArgumentHelp("Devices to give back.", valueName: "target"))
+        @Argument(
+            help: ArgumentHelp("Devices to give back.", valueName: "target"), completion: .custom(completeTargets))
         var target: [String]
 
         @Flag(name: .customLong("dry-run"), help: "Print the exact sysfs writes, in order, and change nothing.")
@@ -123,16 +121,20 @@ extension VFIOCtl {
                 Interruption.install()
                 let plan = try host.planUnbind(try targets(target))
                 if dryRun {
+                    if global.json {
+                        return try printJSON(BindDocument(dryRun: true, steps: plan.steps, notes: [], forced: []))
+                    }
                     for step in plan.steps { print(step.description) }
                     return
                 }
                 let outcomes = try host.unbind(plan.functions, io: host.io, lockTimeout: .seconds(max(wait, 0)))
                 if global.json {
-                    try printJSON(outcomes)
+                    try printJSON(
+                        BindDocument(dryRun: false, steps: plan.steps, functions: outcomes, notes: [], forced: []))
                 } else {
                     printOutcomes(outcomes)
                 }
-                if outcomes.contains(where: { $0.result != "unbound" }) { throw ExitCode(74) }
+                if outcomes.contains(where: { $0.result != .unbound }) { throw ExitCode(74) }
             }
         }
     }

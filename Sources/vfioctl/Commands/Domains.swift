@@ -25,7 +25,7 @@ extension VFIOCtl {
                     summaries.append(try DomainSummary(name: domain.name, isActive: domain.isActive, xml: domain.xml))
                 }
                 if global.json {
-                    try printJSON(summaries)
+                    try printJSON(DomainsDocument(uri: global.uri, domains: summaries))
                     return
                 }
                 guard !summaries.isEmpty else {
@@ -36,10 +36,14 @@ extension VFIOCtl {
                 for summary in summaries {
                     table.add([
                         summary.name, summary.isActive ? "running" : "shut off", summary.managedByVfioctl ? "yes" : "-",
-                        summary.hostdevs.isEmpty ? "-" : summary.hostdevs.joined(separator: " "),
-                        summary.sharedMemory.isEmpty ? "-" : summary.sharedMemory.joined(separator: ", "),
+                        summary.hostdevs.isEmpty ? "-" : summary.hostdevs.map(\.description).joined(separator: " "),
+                        summary.sharedMemory.isEmpty
+                            ? "-"
+                            : summary.sharedMemory.map { region in
+                                region.sizeMiB.map { "\(region.name) (\($0) MiB)" } ?? region.name
+                            }.joined(separator: ", "),
                         summary.evdev.isEmpty ? "-" : String(summary.evdev.count),
-                        summary.tuning.isEmpty ? "-" : summary.tuning.joined(separator: ","),
+                        summary.tuning.isEmpty ? "-" : summary.tuning.map(\.rawValue).joined(separator: ","),
                     ])
                 }
                 print(table.render())

@@ -29,7 +29,9 @@ extension VFIOCtl.Hooks {
 
         @OptionGroup var global: GlobalOptions
 
-        @Argument(help: ArgumentHelp("The guest's name in libvirt.", valueName: "guest"))
+        @Argument(
+            help: ArgumentHelp("The guest's name in libvirt.", valueName: "guest"), completion: .custom(completeDomains)
+        )
         var guest: String
 
         @Flag(
@@ -50,7 +52,8 @@ extension VFIOCtl.Hooks {
 
         @Option(
             name: .long,
-            help: ArgumentHelp("The installed vfioctl the hook runs (default: this one).", valueName: "path"))
+            help: ArgumentHelp("The installed vfioctl the hook runs (default: this one).", valueName: "path"),
+            completion: .file())
         var binary: String?
 
         @Flag(name: .long, help: "Take the guest's hook out again.")
@@ -104,7 +107,7 @@ extension VFIOCtl.Hooks {
                     for path in done.removed { printError("removed \(path)") }
                     if done.written.isEmpty && done.removed.isEmpty { printError("\(guest): hook already in place") }
                 }
-                for note in plan.notes { printError("note: \(note)") }
+                for note in plan.notes { Console.note("note: \(note)") }
             }
         }
 
@@ -117,7 +120,7 @@ extension VFIOCtl.Hooks {
             do {
                 xml = try LibvirtConnection(uri: global.uri).inactiveXML(of: guest)
             } catch let error as DevicesError {
-                printError("note: \(guest)'s devices are checked at every start (\(error.message))")
+                Console.note("note: \(guest)'s devices are checked at every start (\(error.message))")
                 return
             }
             let refusals = try host.singleGPURefusals(domainXML: xml, guest: guest)
@@ -171,15 +174,18 @@ extension VFIOCtl.Hooks {
 
         @OptionGroup var global: GlobalOptions
 
-        @Argument(help: ArgumentHelp("The guest's name.", valueName: "guest"))
+        @Argument(help: ArgumentHelp("The guest's name.", valueName: "guest"), completion: .custom(completeDomains))
         var guest: String
 
         @Argument(
             help: ArgumentHelp(
-                "libvirt's operation: prepare, start, started, stopped, release, ….", valueName: "operation"))
+                "libvirt's operation: prepare, start, started, stopped, release, ….", valueName: "operation"),
+            completion: .list([
+                "prepare", "start", "started", "stopped", "release", "migrate", "restore", "reconnect", "attach",
+            ]))
         var operation: String
 
-        @Argument(help: ArgumentHelp("begin or end.", valueName: "phase"))
+        @Argument(help: ArgumentHelp("begin or end.", valueName: "phase"), completion: .list(["begin", "end"]))
         var phase: String
 
         @Argument(help: ArgumentHelp("libvirt's extra argument (ignored).", valueName: "extra"))

@@ -31,7 +31,7 @@ extension VFIOCtl.Input {
                 let report = try global.host.inputDevices(user: user ?? invokingUser())
                 printWarnings(report.warnings)
                 if global.json {
-                    try printJSON(report.devices)
+                    try printJSON(report)
                     return
                 }
                 print(InputRenderer(report: report).render())

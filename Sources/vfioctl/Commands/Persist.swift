@@ -32,12 +32,13 @@ extension VFIOCtl {
         @Argument(
             help: ArgumentHelp(
                 "Devices to bind at boot; with --remove, the persisted devices to take out (none: all).",
-                valueName: "target"))
+                valueName: "target"), completion: .custom(completeTargets))
         var target: [String] = []
 
         @Option(
             name: .long,
-            help: ArgumentHelp("ids (modprobe.d) or override (udev rule per address).", valueName: "method"))
+            help: ArgumentHelp("ids (modprobe.d) or override (udev rule per address).", valueName: "method"),
+            completion: .list(["ids", "override"]))
         var method: PersistMethod?
 
         @Flag(name: .long, help: "Also take every other endpoint of each IOMMU group.")
@@ -58,9 +59,7 @@ extension VFIOCtl {
         func validate() throws {
             if !remove && target.isEmpty { throw ValidationError("name the devices to persist (or --remove)") }
             if remove && method != nil { throw ValidationError("--method applies to persisting, not to --remove") }
-            for text in target where BindTarget(text) == nil {
-                throw ValidationError("'\(text)' is not a device: use an address, vendor:device or gpu:N")
-            }
+            _ = try targets(target)
         }
 
         func run() throws {
@@ -70,7 +69,7 @@ extension VFIOCtl {
                     target.compactMap(BindTarget.init), options: BindOptions(group: group, only: only, force: force),
                     method: method, remove: remove)
                 GuardWords.print(plan.forced, forced: true)
-                for note in plan.notes { printError("note: \(note)") }
+                for note in plan.notes { Console.note("note: \(note)") }
                 if dryRun {
                     if global.json { return try printJSON(plan) }
                     for file in plan.files { print("--- \(file.path)\n\(file.content)", terminator: "") }
@@ -80,6 +79,9 @@ extension VFIOCtl {
                     return
                 }
                 let result = try host.applyPersist(plan)
+                if global.json {
+                    return try printJSON(PersistDocument(plan: plan, written: result.written, removed: result.removed))
+                }
                 for path in result.written { print("wrote \(path)") }
                 for path in result.removed { print("removed \(path)") }
                 if result.written.isEmpty && result.removed.isEmpty {

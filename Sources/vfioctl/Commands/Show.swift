@@ -8,25 +8,28 @@ extension VFIOCtl {
 
         @OptionGroup var global: GlobalOptions
 
-        @Argument(help: ArgumentHelp("The device: 0000:01:00.0, 01:00.0 or vendor:device.", valueName: "device"))
+        @Argument(
+            help: ArgumentHelp("The device: 0000:01:00.0, 01:00.0, vendor:device or gpu:N.", valueName: "device"),
+            completion: .custom(completeTargets))
         var device: String
 
         func validate() throws {
-            guard DeviceSelector(device) != nil else {
-                throw ValidationError(
-                    "'\(device)' is not a device: use an address (0000:01:00.0 or 01:00.0) or vendor:device (10de:2484)"
-                )
-            }
+            try global.requireLocal("show")
+            _ = try target(device)
         }
 
         func run() throws {
             try reportingFailures {
-                guard let selector = DeviceSelector(device) else { return }
                 let report = try global.host.report()
                 printWarnings(report.warnings)
-                let devices = try report.devices(matching: selector)
+                let devices = try report.devices(named: target(device))
                 if global.json {
-                    try printJSON(devices)
+                    let addresses = Set(devices.map(\.address))
+                    let groups = Set(devices.compactMap(\.iommuGroup))
+                    try printJSON(
+                        ShowDocument(
+                            devices: devices, gpus: report.gpus.filter { !addresses.isDisjoint(with: $0.functions) },
+                            groups: report.groups.filter { groups.contains($0.id) }))
                     return
                 }
                 let renderer = ReportRenderer(report: report)

@@ -19,14 +19,6 @@ private func readUserFile(_ name: String) throws -> [UInt8] {
     return bytes
 }
 
-/// Parses an address argument.
-private func address(_ text: String) throws -> PCIAddress {
-    guard let address = PCIAddress(text) else {
-        throw ValidationError("'\(text)' is not a PCI address: use 0000:01:00.0 or 01:00.0")
-    }
-    return address
-}
-
 /// The text report of a ROM check.
 func describe(_ check: VBIOSCheck, name: String) -> String {
     var lines = ["\(name): \(check.valid ? "valid" : "NOT valid"), \(check.size) bytes"]
@@ -63,18 +55,21 @@ extension VFIOCtl.VBIOSCommand {
 
         @OptionGroup var global: GlobalOptions
 
-        @Argument(help: ArgumentHelp("The device: 0000:01:00.0 or 01:00.0.", valueName: "device"))
+        @Argument(
+            help: ArgumentHelp("The device: 0000:01:00.0, 01:00.0, vendor:device or gpu:N.", valueName: "device"),
+            completion: .custom(completeTargets))
         var device: String
 
-        @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the ROM.", valueName: "file"))
+        @Option(
+            name: .shortAndLong, help: ArgumentHelp("Where to write the ROM.", valueName: "file"), completion: .file())
         var output: String?
 
-        func validate() throws { _ = try address(device) }
+        func validate() throws { _ = try target(device) }
 
         func run() throws {
             try reportingFailures {
-                let address = try address(device)
                 let host = global.host
+                let address = try host.address(named: device)
                 let ids = try host.ids(of: address)
                 let bytes = try host.dumpROM(of: address, io: host.io)
                 let check = VBIOS.check(bytes, for: ids)
@@ -82,6 +77,11 @@ extension VFIOCtl.VBIOSCommand {
                     output ?? "\(hexID(ids.vendor))-\(hexID(ids.device))-"
                     + address.description.split(separator: ":").joined(separator: "-") + ".rom"
                 try AtomicFile.write(bytes, to: FilePath(name), mode: 0o644)
+                if global.json {
+                    try printJSON(ROMDumpDocument(device: address, file: name, bytes: bytes.count, check: check))
+                    if !check.valid { throw ExitCode(65) }
+                    return
+                }
                 print("wrote \(bytes.count) bytes of \(address)'s ROM to \(name)")
                 print(describe(check, name: name))
                 if !check.valid { throw ExitCode(65) }
@@ -95,22 +95,23 @@ extension VFIOCtl.VBIOSCommand {
 
         @OptionGroup var global: GlobalOptions
 
-        @Argument(help: ArgumentHelp("The ROM file.", valueName: "file"))
+        @Argument(help: ArgumentHelp("The ROM file.", valueName: "file"), completion: .file())
         var file: String
 
         @Option(
             name: .customLong("for"),
-            help: ArgumentHelp("Check that the ROM belongs to this device.", valueName: "device"))
+            help: ArgumentHelp("Check that the ROM belongs to this device.", valueName: "device"),
+            completion: .custom(completeTargets))
         var device: String?
 
         func validate() throws {
-            if let device { _ = try address(device) }
+            if let device { _ = try target(device) }
         }
 
         func run() throws {
             try reportingFailures {
                 let bytes = try readUserFile(file)
-                let ids = try device.map { try global.host.ids(of: address($0)) }
+                let ids = try device.map { try global.host.ids(of: global.host.address(named: $0)) }
                 let check = VBIOS.check(bytes, for: ids)
                 if global.json {
                     try printJSON(check)
@@ -133,10 +134,12 @@ extension VFIOCtl.VBIOSCommand {
 
         @OptionGroup var global: GlobalOptions
 
-        @Argument(help: ArgumentHelp("The dump with an nvflash header.", valueName: "in"))
+        @Argument(help: ArgumentHelp("The dump with an nvflash header.", valueName: "in"), completion: .file())
         var input: String
 
-        @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the patched ROM.", valueName: "out"))
+        @Option(
+            name: .shortAndLong, help: ArgumentHelp("Where to write the patched ROM.", valueName: "out"),
+            completion: .file())
         var output: String
 
         func validate() throws {
@@ -157,6 +160,11 @@ extension VFIOCtl.VBIOSCommand {
                             + check.problems.joined(separator: "; ") + " (nothing written)")
                 }
                 try AtomicFile.write(patched, to: FilePath(output), mode: 0o644)
+                if global.json {
+                    return try printJSON(
+                        ROMPatchDocument(
+                            input: input, output: output, strippedBytes: bytes.count - patched.count, check: check))
+                }
                 print("stripped \(bytes.count - patched.count) header bytes; wrote \(patched.count) bytes to \(output)")
                 print(describe(check, name: output))
             }
@@ -169,18 +177,22 @@ extension VFIOCtl.VBIOSCommand {
 
         @OptionGroup var global: GlobalOptions
 
-        @Argument(help: ArgumentHelp("The ROM file.", valueName: "file"))
+        @Argument(help: ArgumentHelp("The ROM file.", valueName: "file"), completion: .file())
         var file: String
 
-        @Option(name: .customLong("for"), help: ArgumentHelp("The device the ROM is for.", valueName: "device"))
+        @Option(
+            name: .customLong("for"), help: ArgumentHelp("The device the ROM is for.", valueName: "device"),
+            completion: .custom(completeTargets))
         var device: String
 
-        func validate() throws { _ = try address(device) }
+        func validate() throws { _ = try target(device) }
 
         func run() throws {
             try reportingFailures {
                 let bytes = try readUserFile(file)
-                let installation = try global.host.installROM(bytes, for: try address(device), source: file)
+                let installation = try global.host.installROM(
+                    bytes, for: try global.host.address(named: device), source: file)
+                if global.json { return try printJSON(installation) }
                 print(
                     installation.unchanged
                         ? "already installed: \(installation.path)" : "installed \(installation.path)")

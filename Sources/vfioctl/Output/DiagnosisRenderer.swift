@@ -13,8 +13,14 @@ struct DiagnosisRenderer {
         ]
         for check in diagnosis.checks {
             let label = check.status.rawValue.uppercased()
+            let tone: Console.Tone =
+                switch check.status {
+                case .ok: .good
+                case .warn: .warning
+                case .fail: .bad
+                }
             lines.append(
-                label + String(repeating: " ", count: 6 - label.count) + check.title
+                Console.paint(label, tone) + String(repeating: " ", count: 6 - label.count) + check.title
                     + String(repeating: " ", count: width - check.title.count + 2) + check.summary)
             if verbose || check.status != .ok {
                 for detail in check.details { lines.append("      · " + detail) }

@@ -8,7 +8,10 @@ func reportingFailures(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let error as DevicesError {
-        Console.fail(code: jsonCode(error.code), message: error.message, status: exitStatus(for: error.code))
+        let message = hint(for: error).map { error.message + " (" + $0 + ")" } ?? error.message
+        Console.fail(
+            code: jsonCode(error.code), message: message, status: exitStatus(for: error.code),
+            details: error.object.map { ErrorDocument.Details(object: name(of: $0)) })
     } catch let failure as BindFailure {
         Console.fail(
             code: jsonCode(failure.error.code), message: failure.description,
@@ -26,6 +29,46 @@ func reportingFailures(_ body: () throws -> Void) throws {
         Console.fail(
             code: "refused", message: refusals.map(\.reason).joined(separator: "; "), status: 75,
             details: .init(refusals: refusals))
+    }
+}
+
+/// What the user can do about an error, in the CLI's own terms (flags and commands), from what it concerns.
+func hint(for error: DevicesError) -> String? {
+    switch (error.code, error.object) {
+    case (.notFound, .target?): "`vfioctl list` shows the devices of this host"
+    case (.notFound, .gpuIndex?): "`vfioctl list --gpus` shows them"
+    case (.invalidArgument, .target?): "`vfioctl list` shows the addresses"
+    case (.notFound, .sysroot?): "pass an existing host tree to --sysroot, or unset VFIOCTL_SYSROOT"
+    case (_, .sysroot?): "is --sysroot a host tree?"
+    case (.unavailable, .library("libvirt")?): "Debian/Ubuntu: apt-get install libvirt0"
+    case (.notFound, .domain?): "`virsh list --all` shows the guests; -c URI names another libvirt"
+    case (.notFound, .inputDevice?): "`vfioctl input list` shows the devices"
+    case (.invalidArgument, .inputDevice?): "give /dev/input/by-id/…; `vfioctl input list` shows them"
+    case (_, .request("parts")?):
+        "name at least one of --gpu, --hostdev, --looking-glass, --scream, --evdev, --tune (or a part of it)"
+    case (_, .request("gpu")?): "pass GPUs with --gpu"
+    case (_, .request("hostdev")?): "use --hostdev for other devices"
+    case (_, .request("rom")?): "--rom and --rom-bar go with --gpu"
+    case (_, .request("vcpus")?): "--vcpus takes how many vCPUs to pin"
+    case (_, .request("evdev")?): "name the devices: --evdev /dev/input/by-id/… (`vfioctl input list` shows them)"
+    case (_, .request("hook")?): "--single-gpu, --hugepages or --isolate-cpus"
+    case (_, .request("pin")?): "`vfioctl attach --pin` first"
+    case (_, .request("gpu-missing")?): "`vfioctl attach --gpu` first"
+    default: nil
+    }
+}
+
+/// The object of an error as the JSON names it.
+func name(of object: DevicesError.Object) -> String {
+    switch object {
+    case .target(let text): text
+    case .gpuIndex(let index): "gpu:\(index)"
+    case .device(let address): address.description
+    case .group(let id): "group \(id)"
+    case .file(let path), .sysroot(let path), .inputDevice(let path): path
+    case .domain(let name): name
+    case .library(let name): name
+    case .request(let part): part
     }
 }
 

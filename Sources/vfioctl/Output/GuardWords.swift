@@ -70,7 +70,7 @@ enum GuardWords {
     static func print(_ refusals: [GuardRefusal], forced: Bool) {
         for refusal in refusals {
             if forced {
-                printError("warning: forced: \(describe(refusal))")
+                Console.note("warning: forced: \(describe(refusal))")
             } else {
                 printError("vfioctl: refusing: \(describe(refusal)) (--force does it anyway)")
             }

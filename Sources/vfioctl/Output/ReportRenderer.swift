@@ -38,7 +38,10 @@ struct ReportRenderer {
         var lines: [String] = []
         var table = Table("GROUP", "VIABLE", "DEVICES")
         for group in groups {
-            table.add([String(group.id), group.viable ? "yes" : "no", group.devices.joined(separator: " ")])
+            table.add([
+                String(group.id), group.viable ? Console.paint("yes", .good) : Console.paint("no", .bad),
+                group.devices.joined(separator: " "),
+            ])
         }
         lines.append(table.render())
         for group in groups where !group.viable {
@@ -58,7 +61,7 @@ struct ReportRenderer {
         var lines: [String] = []
         for gpu in gpus {
             let number = (report.gpus.firstIndex(of: gpu) ?? 0) + 1
-            var title = "gpu:\(number)  \(gpu.address)  \(gpu.vendor)  \(gpu.status)"
+            var title = "gpu:\(number)  \(gpu.address)  \(gpu.vendor)  \(verdict(gpu.status))"
             if let name = gpu.name { title += "  \(name)" }
             var traits: [String] = []
             if gpu.isIntegrated { traits.append("integrated") }
@@ -140,5 +143,15 @@ struct ReportRenderer {
         case (nil, let name?): name
         case (nil, nil): "device \(device.ids)"
         }
+    }
+}
+
+/// A GPU's verdict as a word, coloured on a terminal.
+func verdict(_ status: GPU.Status) -> String {
+    switch status {
+    case .ready: Console.paint("ready", .good)
+    case .needsBinding: Console.paint("needs binding", .warning)
+    case .blocked: Console.paint("blocked", .bad)
+    case .bootGPU: Console.paint("boot GPU", .warning)
     }
 }

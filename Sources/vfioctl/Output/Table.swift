@@ -1,3 +1,21 @@
+extension String {
+    /// The width on a terminal: characters outside colour escapes (`ESC [ … m`).
+    var visibleWidth: Int {
+        var width = 0
+        var inEscape = false
+        for character in self {
+            if inEscape {
+                if character == "m" { inEscape = false }
+            } else if character == "\u{1B}" {
+                inEscape = true
+            } else {
+                width += 1
+            }
+        }
+        return width
+    }
+}
+
 /// A plain text table: columns padded to their widest cell, the last column left unpadded.
 struct Table {
     var header: [String]
@@ -12,10 +30,10 @@ struct Table {
     }
 
     func render() -> String {
-        var widths = header.map(\.count)
+        var widths = header.map(\.visibleWidth)
         for row in rows {
             for (index, cell) in row.enumerated() where index < widths.count {
-                widths[index] = max(widths[index], cell.count)
+                widths[index] = max(widths[index], cell.visibleWidth)
             }
         }
         func line(_ cells: [String]) -> String {
@@ -24,7 +42,7 @@ struct Table {
                 if index == cells.count - 1 {
                     text += cell
                 } else {
-                    text += cell + String(repeating: " ", count: widths[index] - cell.count + 2)
+                    text += cell + String(repeating: " ", count: widths[index] - cell.visibleWidth + 2)
                 }
             }
             return text
