@@ -67,8 +67,21 @@ extension VFIOCtl {
         func run() throws {
             try reportingFailures {
                 let host = global.host
+                var targets = target
+                if remove && !dryRun {
+                    // Physical functions whose VFs `sriov --persist` brings back leave vfioctl's udev rule file.
+                    let named = target.compactMap { PCIAddress($0) }
+                    let gone = try host.removeVirtualFunctionPersistence(named)
+                    for address in gone { print("no longer persisted: the virtual functions of \(address)") }
+                    let persistedBinds = try host.persistedFunctionAddresses()
+                    targets = target.filter { text in
+                        guard let address = PCIAddress(text), gone.contains(address) else { return true }
+                        return persistedBinds.contains(address)
+                    }
+                    if !target.isEmpty && targets.isEmpty { return }
+                }
                 let plan = try host.planPersist(
-                    target.compactMap(BindTarget.init), options: BindOptions(group: group, only: only, force: force),
+                    targets.compactMap(BindTarget.init), options: BindOptions(group: group, only: only, force: force),
                     method: method, remove: remove)
                 GuardWords.print(plan.forced, forced: true)
                 for note in plan.notes { printError("note: \(note)") }
