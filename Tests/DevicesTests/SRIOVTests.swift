@@ -14,7 +14,7 @@ func nvmeSRIOVHost() throws -> FakeHost {
 }
 
 @Suite struct SRIOVTests {
-    let pf = PCIAddress("0000:05:00.0")!
+    let pf = PCIAddress(bus: 5, device: 0, function: 0)
 
     private func journal(_ fake: FakeHost) throws -> Journal? {
         let path = fake.path("/run/vfioctl/journal.json")

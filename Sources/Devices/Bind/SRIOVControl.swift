@@ -41,6 +41,7 @@ extension Host {
     ///   - count: the number of VFs wanted (0 removes them).
     ///   - autoprobe: whether host drivers may probe the new VFs (off keeps them free for vfio-pci).
     ///   - io: the kernel (asked whether block devices are claimed).
+    /// - Returns: the writes in order, the VFs that go away, and the guards' refusals.
     /// - Throws: `DevicesError` when the device does not exist, has no SR-IOV capability, or offers fewer VFs.
     public func planSRIOV(_ address: PCIAddress, count: Int, autoprobe: Bool, io: (any HostIO)? = nil) throws
         -> SRIOVPlan
@@ -178,8 +179,9 @@ extension Host {
         try journal.save(files)
     }
 
-    /// Puts a physical function back to the count (and autoprobe setting) its record remembers; the record goes
-    /// when that worked. Returns what went wrong, nil when it is back.
+    /// Puts a physical function back to the count (and autoprobe setting) its record remembers.
+    ///
+    /// The record goes when that worked. Returns what went wrong, nil when it is back.
     func restoreSRIOV(_ record: SRIOVRecord, io: any HostIO, journal: inout Journal) -> String? {
         let dir = HostPaths.pciDevices.appending(record.physicalFunction.description)
         let numvfs = files.path(dir.appending("sriov_numvfs"))
