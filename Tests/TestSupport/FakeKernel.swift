@@ -154,6 +154,10 @@ public final class FakeKernel: HostIO, @unchecked Sendable {
             try probe(text)
         case "sriov_numvfs":
             try setVirtualFunctions(text, physicalFunction: owner, path: path)
+        case "create" where path.string.contains("/mdev_supported_types/"):
+            try createMdev(text, type: path.removingLastComponent())
+        case "remove" where MdevUUID.isValid(owner):
+            try removeMdev(at: path.removingLastComponent())
         case "sriov_drivers_autoprobe":
             try (text + "\n").write(toFile: path.string, atomically: false, encoding: .utf8)
         default:

@@ -73,3 +73,33 @@ import Testing
         #expect(plain["sharing"] is NSNull)
     }
 }
+
+@Suite struct MdevCommandTests {
+    @Test("mdev create and remove: bad input is one line with a usage status and nothing written")
+    func badInput() throws {
+        let fake = try FakeHost.workstation()
+        try fake.addMdevTypes("0000:00:02.0", FakeMdevType.gvtg)
+        let badUUID = try vfioctl([
+            "mdev", "create", "00:02.0", "i915-GVTg_V5_4", "--uuid", "x", "--sysroot", fake.root,
+        ])
+        #expect(badUUID.status == 64)
+        #expect(badUUID.stderr.contains("'x' is not a UUID"))
+        let badType = try vfioctl(["mdev", "create", "00:02.0", "i915-GVTg_V5_1", "--sysroot", fake.root])
+        #expect(badType.status == 66)
+        #expect(
+            badType.stderr
+                == "vfioctl: 0000:00:02.0 offers no mdev type i915-GVTg_V5_1; it offers i915-GVTg_V5_4, i915-GVTg_V5_8\n"
+        )
+        let create = fake.path(fake.deviceDirectory("0000:00:02.0") + "/mdev_supported_types/i915-GVTg_V5_4/create")
+        #expect(try String(contentsOfFile: create, encoding: .utf8) == "")
+        let made = try vfioctl([
+            "mdev", "create", "00:02.0", "i915-GVTg_V5_4", "--uuid", "4b20d080-1b54-4048-85b3-a6a62d165c01",
+            "--sysroot", fake.root,
+        ])
+        #expect(made.status == 0, "\(made.stderr)")
+        #expect(made.stdout.hasPrefix("created 4b20d080-1b54-4048-85b3-a6a62d165c01 (i915-GVTg_V5_4) on 0000:00:02.0"))
+        #expect(try String(contentsOfFile: create, encoding: .utf8) == "4b20d080-1b54-4048-85b3-a6a62d165c01")
+        let missing = try vfioctl(["mdev", "remove", "4b20d080-1b54-4048-85b3-a6a62d165c02", "--sysroot", fake.root])
+        #expect(missing.status == 66)
+    }
+}

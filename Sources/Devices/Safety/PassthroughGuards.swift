@@ -20,6 +20,8 @@ public struct GuardRefusal: Sendable, Hashable, Codable {
         case groupNotViable
         /// A virtual function that would be removed is on vfio-pci or held open by a process (a guest).
         case virtualFunctionInUse
+        /// A mediated device that would be removed is used by a running guest.
+        case mediatedDeviceInUse
     }
 
     /// What uses a block device.
@@ -98,6 +100,9 @@ public struct GuardRefusal: Sendable, Hashable, Codable {
         /// A virtual function that would be removed is on this driver (vfio-pci) or its `/dev/vfio` group is held
         /// by these processes.
         case virtualFunctionInUse(driver: String?, holders: [Holder])
+        /// A mediated device that would be removed is named by this running guest, or its group is held by these
+        /// processes.
+        case mediatedDeviceInUse(uuid: String, guest: String?, holders: [Holder])
     }
 
     /// The device refused; nil for a refusal of the whole request (the IOMMU is off).
@@ -116,6 +121,7 @@ public struct GuardRefusal: Sendable, Hashable, Codable {
         case .defaultRoute: .defaultRoute
         case .groupNotViable: .groupNotViable
         case .virtualFunctionInUse: .virtualFunctionInUse
+        case .mediatedDeviceInUse: .mediatedDeviceInUse
         }
     }
 }

@@ -49,6 +49,11 @@ enum GuardWords {
             }
             return "virtual function \(device) is on \(driver ?? "a driver"): `vfioctl unbind \(device)` (or detach it "
                 + "from its guest) before removing it"
+        case .mediatedDeviceInUse(let uuid, let guest, let holders):
+            let users =
+                (guest.map { ["guest \($0)"] } ?? []) + holders.map { "\($0.name) (pid \($0.pid))" }
+            return "mediated device \(uuid) on \(device) is in use by \(users.joined(separator: ", ")): stop the guest "
+                + "before removing it"
         }
     }
 
