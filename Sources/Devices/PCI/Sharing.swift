@@ -96,10 +96,11 @@ struct SharingReader {
 
     /// The sharing facts of the function in `dir`; nil when it has none.
     func read(_ dir: FilePath, warnings: inout [String]) throws -> Sharing? {
+        let types = try mdevTypes(dir, warnings: &warnings)
+        // Only a parent (a function with mdev_supported_types) has mediated devices in its folder.
         let sharing = Sharing(
             sriov: try sriov(dir), physicalFunction: files.linkName(dir.appending("physfn")).flatMap(PCIAddress.init),
-            mdevTypes: try mdevTypes(dir, warnings: &warnings), mediatedDevices: try mediatedDevices(dir),
-            vgpu: try vgpu(dir))
+            mdevTypes: types, mediatedDevices: types.isEmpty ? [] : try mediatedDevices(dir), vgpu: try vgpu(dir))
         return sharing.isEmpty ? nil : sharing
     }
 
