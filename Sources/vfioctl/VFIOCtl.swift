@@ -23,7 +23,7 @@ struct VFIOCtl: ParsableCommand {
             """,
         subcommands: [
             List.self, Show.self, Doctor.self, Bind.self, Unbind.self, Persist.self, Input.self, VBIOSCommand.self,
-            Attach.self, Detach.self, XML.self, Domains.self, Hooks.self, Recover.self,
+            Attach.self, Detach.self, XML.self, Domains.self, Hooks.self, Recover.self, SRIOVCommand.self, Mdev.self,
         ],
         defaultSubcommand: List.self
     )

@@ -16,11 +16,11 @@ public struct Killed: Error {}
 /// recorded, in `writes` and in `events` (shared with `FakeCommands` when a test passes one `EventLog` to both);
 /// tests tell it to fail like a kernel does.
 public final class FakeKernel: HostIO, @unchecked Sendable {
-    private let lock = NSLock()
+    let lock = NSLock()
     private var enabled: Set<String> = []
     private var log: [String] = []
-    private let root: String?
-    private var natural: [String: String] = [:]
+    let root: String?
+    var natural: [String: String] = [:]
     /// ROM reads that fail with EIO, by device address.
     public var refuseROM: Set<String> = []
     /// Writes that fail with EACCES (not root).
@@ -36,6 +36,8 @@ public final class FakeKernel: HostIO, @unchecked Sendable {
     public var killAfterWrites: Int?
     /// Called before every write (tests use it to start a concurrent run while this one holds the lock).
     public var beforeWrite: (@Sendable (FilePath) -> Void)?
+    /// Physical functions whose driver fails to make virtual functions (EIO).
+    public var refuseSRIOV: Set<String> = []
     /// Block devices (`sda1`) the kernel has claimed: an `O_EXCL` open fails with EBUSY.
     public var claimedBlockDevices: Set<String> = []
 
@@ -150,6 +152,14 @@ public final class FakeKernel: HostIO, @unchecked Sendable {
             try bind(text, to: owner, path: path)
         case "drivers_probe":
             try probe(text)
+        case "sriov_numvfs":
+            try setVirtualFunctions(text, physicalFunction: owner, path: path)
+        case "create" where path.string.contains("/mdev_supported_types/"):
+            try createMdev(text, type: path.removingLastComponent())
+        case "remove" where MdevUUID.isValid(owner):
+            try removeMdev(at: path.removingLastComponent())
+        case "sriov_drivers_autoprobe":
+            try (text + "\n").write(toFile: path.string, atomically: false, encoding: .utf8)
         default:
             break
         }
@@ -175,9 +185,9 @@ public final class FakeKernel: HostIO, @unchecked Sendable {
         try "\(max(0, free + granted - current))\n".write(toFile: freeFile, atomically: false, encoding: .utf8)
     }
 
-    private func device(_ address: String) -> String { (root ?? "") + "/sys/bus/pci/devices/" + address }
+    func device(_ address: String) -> String { (root ?? "") + "/sys/bus/pci/devices/" + address }
 
-    private func driverOf(_ address: String) -> String? {
+    func driverOf(_ address: String) -> String? {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: device(address) + "/driver"))
             .map { ($0 as NSString).lastPathComponent }
     }
@@ -193,7 +203,7 @@ public final class FakeKernel: HostIO, @unchecked Sendable {
             .map { ($0 as NSString).lastPathComponent }
     }
 
-    private func unbind(_ address: String, from driver: String) throws {
+    func unbind(_ address: String, from driver: String) throws {
         guard driverOf(address) == driver else {
             throw error(FilePath(device(address)), .operationNotSupportedByDevice)
         }
@@ -209,7 +219,7 @@ public final class FakeKernel: HostIO, @unchecked Sendable {
         }
     }
 
-    private func bind(_ address: String, to driver: String, path: FilePath) throws {
+    func bind(_ address: String, to driver: String, path: FilePath) throws {
         let driverDir = (root ?? "") + "/sys/bus/pci/drivers/\(driver)"
         // An unloaded driver has no folder, so there is no `bind` file to open.
         guard FileManager.default.fileExists(atPath: driverDir) else { throw error(path, .noSuchFileOrDirectory) }
@@ -248,7 +258,7 @@ public final class FakeKernel: HostIO, @unchecked Sendable {
         try bind(address, to: candidate, path: FilePath((root ?? "") + "/sys/bus/pci/drivers_probe"))
     }
 
-    private func error(_ path: FilePath, _ errno: Errno) -> DevicesError {
+    func error(_ path: FilePath, _ errno: Errno) -> DevicesError {
         DevicesError.write(path, errno)
     }
 }

@@ -41,6 +41,12 @@ extension Host {
             var line: String
             switch item.subject {
             case .guest(let guest): line = "guest \(guest): hook prepared the host"
+            case .physicalFunction(let address):
+                if case .sriovChange(let from, let to) = item.cause {
+                    line = "\(address): VF count change \(from) → \(to) did not finish"
+                } else {
+                    line = "\(address)"
+                }
             case .device(let address):
                 switch item.cause {
                 case .journal(let phase, let owner):
@@ -49,7 +55,7 @@ extension Host {
                         + (item.originalDriver ?? "no driver")
                 case .staleOverride(let override):
                     line = "\(address): driver_override \(override) but on \(item.driver ?? "no driver")"
-                case .preparedGuest: line = "\(address)"
+                case .preparedGuest, .sriovChange: line = "\(address)"
                 }
             }
             if case .guestRunning(let guest, _)? = item.hold { line += " (guest \(guest) is running)" }

@@ -350,6 +350,26 @@ struct DomainMerger {
                 break
             }
         }
+        let isIGD =
+            display.vendor == 0x8086 && display.pciClass.isDisplay && display.address.domain == 0
+            && display.address.bus == 0 && display.address.device == 2 && display.address.function == 0
+        if guestBus == nil, isIGD {
+            // GVT-d: the guest's graphics driver and firmware find the IGD, its OpRegion and stolen memory only at
+            // 00:02.0 on the root bus.
+            let igd = GuestPCIAddress(domain: 0, bus: 0, slot: 2, function: 0)
+            if let used = usedGuestAddresses.first(where: { $0.bus == 0 && $0.slot == 2 }) {
+                throw DevicesError(
+                    code: .conflict,
+                    message: "\(source) already uses guest address \(used.text): an Intel iGPU passed whole (GVT-d) "
+                        + "must sit at 00:02.0; move that device to another slot first")
+            }
+            guestBus = igd.bus
+            guestSlot = igd.slot
+            notes.append(
+                "\(display.address) is an Intel iGPU passed whole (GVT-d): it sits at guest 00:02.0; QEMU also needs "
+                    + "x-igd-opregion=on on it (libvirt 8.2+: <qemu:override>), and OVMF needs an IGD option ROM "
+                    + "(i915ovmf.rom, or the platform's IntelGopDriver) given as its ROM")
+        }
         if guestBus == nil {
             let chosen = newGuestSlot(for: display.address)
             guestBus = chosen.bus

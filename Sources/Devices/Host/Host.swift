@@ -60,6 +60,15 @@ public struct Host: Sendable {
                 busSiblings: (onBus[UInt64(address.domain) << 8 | UInt64(address.bus)] ?? 1) - 1,
                 functionsInSlot: inSlot[address.slot] ?? 1, kernel: kernel)
         }
+        let running = runningGuestDefinitions()
+        for index in scan.devices.indices {
+            guard var sharing = scan.devices[index].sharing, !sharing.mediatedDevices.isEmpty else { continue }
+            for m in sharing.mediatedDevices.indices {
+                let uuid = sharing.mediatedDevices[m].uuid
+                sharing.mediatedDevices[m].guest = running.first { $0.definition.lowercased().contains(uuid) }?.name
+            }
+            scan.devices[index].sharing = sharing
+        }
         let rule = ViabilityRule(kernel: kernel)
         let builder = GroupBuilder(files: files, rule: rule)
         let members = try builder.members()
@@ -69,7 +78,11 @@ public struct Host: Sendable {
         let iommu = try IOMMUInspector(files: files).inspect(groupCount: groups.count)
         var groupsByID: [Int: IOMMUGroup] = [:]
         for group in groups { groupsByID[group.id] = group }
-        let gpus = GPUAnalyzer(devices: scan.devices, groups: groupsByID, iommuEnabled: iommu.enabled).gpus()
+        var gpus = GPUAnalyzer(devices: scan.devices, groups: groupsByID, iommuEnabled: iommu.enabled).gpus()
+        for index in gpus.indices where gpus[index].vendor == "intel" && gpus[index].isIntegrated {
+            guard let device = byAddress[gpus[index].address] else { continue }
+            gpus[index].intel = try IntelGraphics.read(device, files: files)
+        }
         var warnings = scan.warnings
         if sysroot.isHostRoot, geteuid() != 0, scan.devices.contains(where: { !$0.isConfigComplete }) {
             warnings.append(
@@ -79,5 +92,21 @@ public struct Host: Sendable {
         return HostReport(
             iommu: iommu, kernelRelease: release, viabilityRule: rule, devices: scan.devices, groups: groups,
             gpus: gpus, warnings: warnings)
+    }
+
+    /// The live definitions of the running guests: libvirt's `/run/libvirt/qemu/<guest>.xml` files whose guest has a
+    /// live process.
+    func runningGuestDefinitions() -> [(name: String, definition: String)] {
+        let files = self.files
+        let names = (try? files.list(files.path(HostPaths.libvirtQEMURun))) ?? nil
+        var found: [(name: String, definition: String)] = []
+        for file in (names ?? []).sorted() where file.hasSuffix(".xml") {
+            let guest = String(file.dropLast(".xml".count))
+            guard runningGuestPID(guest) != nil,
+                let text = try? files.readText(files.path(HostPaths.libvirtQEMURun.appending(file)))
+            else { continue }
+            found.append((guest, text))
+        }
+        return found
     }
 }

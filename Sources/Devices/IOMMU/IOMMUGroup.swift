@@ -85,6 +85,8 @@ struct GroupBuilder {
             var bridgeBlockers: [PCIDevice] = []
             var endpoints: [PCIDevice] = []
             for name in member.devices {
+                // A mediated device's group is made by its vendor driver, which vfio owns through the mdev bus.
+                if MdevUUID.isValid(name) { continue }
                 guard let address = PCIAddress(name), let device = devices[address] else {
                     blockers.append(
                         .init(

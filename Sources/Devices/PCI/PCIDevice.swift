@@ -62,6 +62,8 @@ public struct PCIDevice: Sendable, Codable, Hashable {
     public var isConfigComplete: Bool
     /// How it can be reset between guests (filled in by `Host.report()`).
     public var reset: ResetReport?
+    /// SR-IOV, mediated device and vGPU facts; nil for a function that cannot be shared.
+    public var sharing: Sharing?
 
     /// The class as a value.
     public var pciClass: PCIClass { PCIClass(rawValue: UInt32(self.class.dropFirst(2), radix: 16) ?? 0) }
@@ -103,6 +105,7 @@ extension PCIDevice {
         try c.encode(reset, forKey: .reset)
         try c.encode(resetMethods, forKey: .resetMethods)
         try c.encode(revision, forKey: .revision)
+        try c.encode(sharing, forKey: .sharing)
         try c.encode(subsystemDeviceID, forKey: .subsystemDeviceID)
         try c.encode(subsystemName, forKey: .subsystemName)
         try c.encode(subsystemVendorID, forKey: .subsystemVendorID)

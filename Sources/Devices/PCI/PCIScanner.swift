@@ -212,7 +212,8 @@ struct PCIScanner: Sendable {
             pcieType: space.pcieType.map(PCIScanner.pcieTypeName),
             hasROM: files.entryExists(dir.appending("rom")),
             vendorResetFamily: ResetQuirks.vendorResetFamily(vendor: v, device: d)?.name,
-            isConfigComplete: config?.isExtendedReadable ?? false
+            isConfigComplete: config?.isExtendedReadable ?? false,
+            sharing: try SharingReader(files: files).read(dir, warnings: &warnings)
         )
     }
 

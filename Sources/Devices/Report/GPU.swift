@@ -10,6 +10,16 @@ public struct GPU: Sendable, Codable, Hashable {
         public var driver: String?
     }
 
+    /// How the GPU can be split between guests instead of given away whole.
+    public struct Shareable: Sendable, Codable, Hashable {
+        /// SR-IOV virtual functions the GPU offers (`sriov_totalvfs`).
+        public var virtualFunctions: Int
+        /// Mediated devices: those that exist plus those that can still be created, over every type.
+        public var mdevInstances: Int
+        /// NVIDIA vGPU types its virtual functions offer.
+        public var vgpuTypes: Int
+    }
+
     /// Passthrough readiness.
     public enum Status: String, Sendable, Codable {
         /// Every function is on vfio-pci and the group is viable.
@@ -46,6 +56,10 @@ public struct GPU: Sendable, Codable, Hashable {
     public var reasons: [String]
     /// Reset behaviour, one line each.
     public var reset: [String]
+    /// How it can be shared; nil when it offers neither SR-IOV nor mediated devices.
+    public var shareable: Shareable?
+    /// An Intel integrated GPU's driver and module options as they are in effect; nil for other GPUs.
+    public var intel: IntelGraphics?
 }
 
 /// Finds the GPUs among a host's devices and judges them.
@@ -156,7 +170,21 @@ struct GPUAnalyzer {
             address: gpu.address, vendor: vendor, name: gpu.deviceName, functions: functions.map(\.address),
             companions: companions, isBootVGA: gpu.isBootVGA, isIntegrated: isIntegrated,
             iommuGroup: gpu.iommuGroup, driver: gpu.driver, status: status, reasons: reasons,
-            reset: gpu.reset?.summary ?? [])
+            reset: gpu.reset?.summary ?? [], shareable: shareable(gpu))
+    }
+
+    /// Virtual functions and mediated device instances of a GPU, nil when it has neither.
+    private func shareable(_ gpu: PCIDevice) -> GPU.Shareable? {
+        guard let sharing = gpu.sharing else { return nil }
+        let vfs = sharing.sriov?.totalVFs ?? 0
+        let mdevs = sharing.mdevTypes.reduce(0) { $0 + ($1.availableInstances ?? 0) + $1.instances.count }
+        let vgpuTypes = Set(
+            (sharing.sriov?.virtualFunctions ?? []).flatMap {
+                byAddress[$0.address]?.sharing?.vgpu?.creatableTypes.map(\.id) ?? []
+            }
+        ).count
+        guard vfs > 0 || mdevs > 0 || vgpuTypes > 0 else { return nil }
+        return GPU.Shareable(virtualFunctions: vfs, mdevInstances: mdevs, vgpuTypes: vgpuTypes)
     }
 }
 
@@ -177,6 +205,8 @@ extension GPU {
         try c.encode(name, forKey: .name)
         try c.encode(reasons, forKey: .reasons)
         try c.encode(reset, forKey: .reset)
+        try c.encode(intel, forKey: .intel)
+        try c.encode(shareable, forKey: .shareable)
         try c.encode(status, forKey: .status)
         try c.encode(vendor, forKey: .vendor)
     }

@@ -71,6 +71,39 @@ public struct JournalRecord: Sendable, Hashable, Codable {
     public var problem: String?
 }
 
+/// A change of a physical function's virtual functions, recorded before its first write and dropped when it is
+/// done (or undone), so a killed run leaves what `recover` needs to put the old count back.
+public struct SRIOVRecord: Sendable, Hashable, Codable {
+    /// One write of the change.
+    public enum Action: String, Sendable, Hashable, Codable {
+        /// `sriov_drivers_autoprobe` set.
+        case setAutoprobe
+        /// `sriov_numvfs` set to 0 (the kernel takes no other change while VFs exist).
+        case removeVFs
+        /// `sriov_numvfs` set to the new count.
+        case createVFs
+    }
+
+    /// A write and whether it returned.
+    public struct Step: Sendable, Hashable, Codable {
+        /// The write.
+        public var action: Action
+        /// Whether it returned.
+        public var done: Bool
+    }
+
+    /// The physical function.
+    public var physicalFunction: PCIAddress
+    /// The count it had.
+    public var originalVFs: Int
+    /// `sriov_drivers_autoprobe` as it was; nil when the file is missing.
+    public var originalAutoprobe: Bool?
+    /// The count asked for.
+    public var targetVFs: Int
+    /// The writes, in order.
+    public var steps: [Step]
+}
+
 /// vfioctl's write-ahead record under `/run/vfioctl`: every device it moved and every write it is making,
 /// saved (fsync, rename) before the write happens, so a killed run leaves something `recover` can undo.
 public struct Journal: Sendable, Hashable, Codable {
@@ -78,6 +111,26 @@ public struct Journal: Sendable, Hashable, Codable {
     public var version = 1
     /// The devices, by address.
     public var records: [JournalRecord] = []
+    /// Changes of virtual function counts in progress, by physical function (absent in journals without any).
+    public var sriov: [SRIOVRecord]?
+
+    /// The change in progress on a physical function.
+    public func sriovRecord(_ address: PCIAddress) -> SRIOVRecord? {
+        sriov?.first { $0.physicalFunction == address }
+    }
+
+    /// Replaces or adds a physical function's change.
+    mutating func set(_ record: SRIOVRecord) {
+        var list = (sriov ?? []).filter { $0.physicalFunction != record.physicalFunction }
+        list.append(record)
+        sriov = list.sorted { $0.physicalFunction < $1.physicalFunction }
+    }
+
+    /// Drops a physical function's change.
+    mutating func removeSRIOV(_ address: PCIAddress) {
+        let list = (sriov ?? []).filter { $0.physicalFunction != address }
+        sriov = list.isEmpty ? nil : list
+    }
 
     /// The record of a device.
     public func record(_ address: PCIAddress) -> JournalRecord? {
@@ -114,7 +167,7 @@ public struct Journal: Sendable, Hashable, Codable {
     func save(_ files: HostFiles) throws {
         let path = files.path(HostPaths.journal)
         try StateDirectory.make(path.removingLastComponent())
-        if records.isEmpty {
+        if records.isEmpty && (sriov ?? []).isEmpty {
             if path.withPlatformString({ unlink($0) }) != 0, Glibc.errno != ENOENT {
                 throw DevicesError.write(path, Errno(rawValue: Glibc.errno))
             }

@@ -18,6 +18,10 @@ public struct GuardRefusal: Sendable, Hashable, Codable {
         case defaultRoute
         /// An IOMMU group that would not be viable.
         case groupNotViable
+        /// A virtual function that would be removed is on vfio-pci or held open by a process (a guest).
+        case virtualFunctionInUse
+        /// A mediated device that would be removed is used by a running guest.
+        case mediatedDeviceInUse
     }
 
     /// What uses a block device.
@@ -93,6 +97,12 @@ public struct GuardRefusal: Sendable, Hashable, Codable {
         /// The group would keep these members on drivers that do not let vfio own it; `chipset` when they are
         /// chipset functions (no binding helps), `bridge` when one is a bridge on its driver.
         case groupNotViable(group: Int, members: [Member], chipset: Bool, bridge: PCIAddress?)
+        /// A virtual function that would be removed is on this driver (vfio-pci) or its `/dev/vfio` group is held
+        /// by these processes.
+        case virtualFunctionInUse(driver: String?, holders: [Holder])
+        /// A mediated device that would be removed is named by this running guest, or its group is held by these
+        /// processes.
+        case mediatedDeviceInUse(uuid: String, guest: String?, holders: [Holder])
     }
 
     /// The device refused; nil for a refusal of the whole request (the IOMMU is off).
@@ -110,6 +120,8 @@ public struct GuardRefusal: Sendable, Hashable, Codable {
         case .storageInUse: .storageInUse
         case .defaultRoute: .defaultRoute
         case .groupNotViable: .groupNotViable
+        case .virtualFunctionInUse: .virtualFunctionInUse
+        case .mediatedDeviceInUse: .mediatedDeviceInUse
         }
     }
 }
@@ -172,6 +184,42 @@ public struct PassthroughGuards: Sendable {
             if !routes.isEmpty { add(address, .defaultRoute(routes)) }
         }
         for refusal in try groupRefusals(functions, report: report) { add(refusal.device, refusal.reason) }
+        return result
+    }
+
+    /// Every refusal for removing virtual functions: one on vfio-pci or whose group a process holds (a guest), and
+    /// what would hurt the host as taking it would (its disks in use, its default route, a display on it).
+    /// - Throws: `DevicesError` when the host's state cannot be read.
+    func removalRefusals(for functions: [PCIAddress], report: HostReport) throws -> [GuardRefusal] {
+        var result: [GuardRefusal] = []
+        let storage = try BlockDevices(files: files, io: io)
+        let network = NetworkRoutes(files: files)
+        let defaultRoutes = try network.defaultRouteInterfaces()
+        let processes = ProcessTable(files: files)
+        for address in functions.sorted() {
+            guard let device = report.device(at: address) else { continue }
+            let holders =
+                try device.iommuGroup.map {
+                    try processes.holders(of: [HostPaths.vfioDevices.appending(String($0)).string])
+                } ?? []
+            if ViabilityRule.isVFIODriver(device.driver) || !holders.isEmpty {
+                result.append(
+                    GuardRefusal(
+                        device: address, reason: .virtualFunctionInUse(driver: device.driver, holders: holders)))
+            }
+            if device.pciClass.isDisplay {
+                let framebuffers = try consoleFramebuffers(of: address)
+                if !framebuffers.isEmpty {
+                    result.append(GuardRefusal(device: address, reason: .consoleGPU(framebuffers)))
+                }
+                let users = try drmHolders(of: address)
+                if !users.isEmpty { result.append(GuardRefusal(device: address, reason: .gpuInUse(users))) }
+            }
+            let uses = try storage.uses(under: address)
+            if !uses.isEmpty { result.append(GuardRefusal(device: address, reason: .storageInUse(uses))) }
+            let routes = try network.routes(of: address, defaults: defaultRoutes)
+            if !routes.isEmpty { result.append(GuardRefusal(device: address, reason: .defaultRoute(routes))) }
+        }
         return result
     }
 

@@ -8,6 +8,8 @@ public struct RecoveryItem: Sendable, Hashable, Codable {
         case device(PCIAddress)
         /// A guest whose hook prepared the host.
         case guest(String)
+        /// A physical function whose virtual function count was being changed.
+        case physicalFunction(PCIAddress)
     }
 
     /// How it was found.
@@ -18,6 +20,8 @@ public struct RecoveryItem: Sendable, Hashable, Codable {
         case staleOverride(override: String)
         /// The guest's hook prepared the host and the guest is not running.
         case preparedGuest
+        /// The journal records a change of the VF count from `from` to `to` that did not finish.
+        case sriovChange(from: Int, to: Int)
     }
 
     /// Why it is left alone for now.
@@ -100,6 +104,14 @@ extension Host {
             }
             items.append(item)
         }
+        for record in journal.sriov ?? [] {
+            items.append(
+                RecoveryItem(
+                    subject: .physicalFunction(record.physicalFunction),
+                    cause: .sriovChange(from: record.originalVFs, to: record.targetVFs),
+                    driver: report.device(at: record.physicalFunction)?.driver,
+                    originalDriver: report.device(at: record.physicalFunction)?.driver))
+        }
         let recorded = Set(journal.records.map(\.address))
         for device in report.devices where !recorded.contains(device.address) {
             guard let override = device.driverOverride, !override.isEmpty, override != "(null)",
@@ -145,6 +157,14 @@ extension Host {
                     } catch let error as DevicesError {
                         outcomes.append(RecoveryOutcome(item: item, result: .failed, problem: error.message))
                     }
+                case .physicalFunction(let address):
+                    var journal = try Journal.load(files)
+                    guard let record = journal.sriovRecord(address) else { continue }
+                    let problem = restoreSRIOV(record, io: io, journal: &journal)
+                    outcomes.append(
+                        RecoveryOutcome(
+                            item: item, result: problem == nil ? .restored : .failed, driver: item.driver,
+                            problem: problem))
                 case .device(let address):
                     if case .staleOverride = item.cause {
                         outcomes.append(clearStaleOverride(item, address: address, io: io))

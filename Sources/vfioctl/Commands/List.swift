@@ -59,6 +59,7 @@ extension VFIOCtl {
                     sections.append(renderer.gpuSection(report.gpus))
                 } else {
                     sections.append(renderer.deviceTable(report.devices))
+                    if let sharing = renderer.sharingSection(report.devices) { sections.append(sharing) }
                     if report.iommu.enabled { sections.append(renderer.groupTable(report.groups)) }
                     if !report.gpus.isEmpty { sections.append("GPUs:\n" + renderer.gpuSection(report.gpus)) }
                 }

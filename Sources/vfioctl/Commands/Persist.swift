@@ -21,7 +21,9 @@ extension VFIOCtl {
                 unless --only) and keeps the rest; --remove alone takes out everything: vfioctl's own files are \
                 deleted (never restored from a .bak), a file of the user's that was at their place before is put \
                 back, vfioctl's block leaves the user's files (such as /etc/initramfs-tools/modules), which are \
-                then byte for byte what they were, and the state file and the folders vfioctl created go too. \
+                then byte for byte what they were, and the state file and the folders vfioctl created go too; the \
+                virtual function counts `vfioctl sriov --persist` recorded (70-vfioctl-sriov.rules) go with it, or \
+                only those of the physical functions named. \
                 Every file is written atomically; --dry-run writes nothing. The devices go through the same guards \
                 as bind (the boot GPU, a disk or NIC the host uses, a group left not viable, the IOMMU off are \
                 refused unless --force), since what would hurt the host now hurts it at every boot.
@@ -65,8 +67,21 @@ extension VFIOCtl {
         func run() throws {
             try reportingFailures {
                 let host = global.host
+                var targets = target
+                if remove && !dryRun {
+                    // Physical functions whose VFs `sriov --persist` brings back leave vfioctl's udev rule file.
+                    let named = target.compactMap { PCIAddress($0) }
+                    let gone = try host.removeVirtualFunctionPersistence(named)
+                    for address in gone { print("no longer persisted: the virtual functions of \(address)") }
+                    let persistedBinds = try host.persistedFunctionAddresses()
+                    targets = target.filter { text in
+                        guard let address = PCIAddress(text), gone.contains(address) else { return true }
+                        return persistedBinds.contains(address)
+                    }
+                    if !target.isEmpty && targets.isEmpty { return }
+                }
                 let plan = try host.planPersist(
-                    target.compactMap(BindTarget.init), options: BindOptions(group: group, only: only, force: force),
+                    targets.compactMap(BindTarget.init), options: BindOptions(group: group, only: only, force: force),
                     method: method, remove: remove)
                 GuardWords.print(plan.forced, forced: true)
                 for note in plan.notes { Console.note("note: \(note)") }

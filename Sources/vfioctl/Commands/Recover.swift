@@ -9,6 +9,9 @@ enum RecoveryWords {
         switch item.subject {
         case .guest(let guest):
             return "guest \(guest): its hook prepared the host and it is not running"
+        case .physicalFunction(let address):
+            guard case .sriovChange(let from, let to) = item.cause else { return "\(address)" }
+            return "\(address): a change from \(from) to \(to) virtual functions did not finish; goes back to \(from)"
         case .device(let address):
             let back = item.originalDriver ?? "the kernel's choice"
             switch item.cause {
@@ -23,7 +26,7 @@ enum RecoveryWords {
                     + back
             case .staleOverride(let override):
                 return "\(address) has driver_override \(override) but is on \(item.driver ?? "no driver")"
-            case .preparedGuest:
+            case .preparedGuest, .sriovChange:
                 return "\(address)"
             }
         }

@@ -41,6 +41,19 @@ enum GuardWords {
                     + "chipset and cannot be passed through; move the card to another slot"
             }
             return "IOMMU group \(group) would not be viable: \(names) must come along; add --group (or name them too)"
+        case .virtualFunctionInUse(let driver, let holders):
+            if !holders.isEmpty {
+                return "virtual function \(device) is in use by "
+                    + holders.map { "\($0.name) (pid \($0.pid))" }.joined(separator: ", ")
+                    + ": stop the guest before removing it"
+            }
+            return "virtual function \(device) is on \(driver ?? "a driver"): `vfioctl unbind \(device)` (or detach it "
+                + "from its guest) before removing it"
+        case .mediatedDeviceInUse(let uuid, let guest, let holders):
+            let users =
+                (guest.map { ["guest \($0)"] } ?? []) + holders.map { "\($0.name) (pid \($0.pid))" }
+            return "mediated device \(uuid) on \(device) is in use by \(users.joined(separator: ", ")): stop the guest "
+                + "before removing it"
         }
     }
 

@@ -4,7 +4,7 @@
 # libvirt say what is running; virsh destroy gives everything back; the hooks run by the daemon itself; libvirt's
 # node devices agree with list; the host reaches the daemon over qemu+tcp. The answers come from QMP, the kernel,
 # libvirt and udev, never from vfioctl's own output.
-# checks: 56
+# checks: 65
 . /tests/lib.sh.inc
 started=$(cut -d. -f1 /proc/uptime)
 # step NAME: a comment line with the seconds since the script started (the host counts only ok/not ok lines).
@@ -351,5 +351,25 @@ same "and every group's members are the ones libvirt lists in <iommuGroup>" \
         on && /<address/ {printf "%s %s:%s:%s.%s\n", g, substr($2, 3), substr($4, 3), substr($6, 3), substr($8, 3)}' \
         /tmp/nodedevs.xml | sort -u | paste -sd' ')" \
     "$(jq -r '.groups[] | .id as $g | .devices[] | "\($g) \(.)"' /tmp/list.json | sort -u | paste -sd' ')"
+# --- 8. an SR-IOV virtual function passed like any function (oracle: QEMU's qtree and the kernel) -------------------
+step "8. an SR-IOV virtual function passed like any function"
+pf=$(for d in /sys/bus/pci/devices/*; do [ -e "$d/sriov_totalvfs" ] && [ "$(cat $d/device)" = 0x0010 ] && echo ${d##*/}; done | head -n1)
+check "sriov --vfs 1 on the NVMe controller" vf sriov "$pf" --vfs 1
+vf0=$(basename "$(readlink /sys/bus/pci/devices/$pf/virtfn0 2>/dev/null)" 2>/dev/null)
+sed -e 's|<name>g</name>|<name>v</name>|' $R/tmp/g.xml > $R/tmp/v.xml
+check "virsh define v" vsh define /tmp/v.xml
+vf attach --domain v --connect qemu:///system --hostdev "$vf0" > /tmp/vattach.out 2>/tmp/vattach.err
+same "attach --domain v --hostdev VF exits 0, stderr only notes" "0|" \
+    "$?|$(grep -vE '^(note: |defined |  )' /tmp/vattach.err)"
+vsh start v > /tmp/vstart.out 2>/tmp/vstart.err
+same "virsh start v exits 0 with nothing on stderr" "0|" "$?|$(cat /tmp/vstart.err)"
+present "QEMU runs a vfio-pci device for the VF" "host = \"$vf0\"" \
+    "$(vsh qemu-monitor-command --hmp v 'info qtree' | grep -oE "host = \"$vf0\"" | head -n1)"
+same "the VF is on vfio-pci while v runs" vfio-pci "$(driver_of "$vf0")"
+vf sriov "$pf" --vfs 0 > /dev/null 2> /tmp/vrefused.err
+same "sriov --vfs 0 is refused while v has the VF (exit 75, one line)" "75 1" "$? $(wc -l < /tmp/vrefused.err)"
+vsh destroy v > /dev/null 2>&1
+same "after virsh destroy v libvirt gives the VF back to no driver (autoprobe is off)" none "$(driver_of "$vf0")"
+check "sriov --vfs 0 once v is stopped" vf sriov "$pf" --vfs 0
 stop_daemon
 echo "# 90-libvirt.sh took $(( $(cut -d. -f1 /proc/uptime) - started )) s"
