@@ -116,3 +116,67 @@ private let nodeURI =
         #expect(down.stderr.split(separator: "\n").count == 1)
     }
 }
+
+@Suite struct GuestDoctorCommandTests {
+    @Test("doctor --domain NAME reads the guest through libvirt and judges it on this host, with attach as the fix")
+    func guestByName() throws {
+        let fake = try FakeHost.guestHost()
+        let root = ["--sysroot", fake.root, "--pci-ids", fake.pciIDs, "--connect", nodeURI]
+        let text = try vfioctl(["doctor", "--domain", "gaming"] + root)
+        #expect(text.status == 1, "\(text.stderr)")
+        let lines = text.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first?.hasPrefix("vfioctl doctor gaming: ") == true)
+        let companions = try #require(lines.firstIndex { $0.hasPrefix("FAIL  companions") })
+        #expect(lines[companions].contains("0000:01:00.0  the card's other functions are not passed"))
+        #expect(
+            lines[companions + 1]
+                == "      fix: `vfioctl attach --domain gaming --connect \(nodeURI) --gpu 0000:01:00.0`")
+
+        let json = try vfioctl(["doctor", "--domain", "gaming", "--json"] + root)
+        #expect(json.status == 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let checks = try #require(object["checks"] as? [[String: Any]])
+        #expect(checks.allSatisfy { Set($0.keys) == ["id", "status", "device", "message", "fix"] })
+        let ids = Set(checks.compactMap { $0["id"] as? String })
+        #expect(
+            ids == [
+                "hostdev-missing", "group", "companions", "rom", "x-vga", "bootfb", "config-space", "reset",
+                "large-bar", "hugepages", "pinning", "evdev", "shmem", "hidden", "iommu",
+            ])
+        #expect(checks.first { $0["id"] as? String == "iommu" }?["device"] as? String == "")
+        #expect(checks.first { $0["id"] as? String == "iommu" }?["fix"] as? String == "")
+        #expect(object["domain"] as? String == "gaming")
+    }
+
+    @Test("doctor --domain FILE: a healthy file exits 0; a file that is not there is one line and exit 1")
+    func guestFile() throws {
+        let fake = try FakeHost.guestHost()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("doctor-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("guest.xml").path
+        try """
+        <domain type='kvm'>
+          <name>plain</name>
+          <memory unit='GiB'>4</memory>
+          <os firmware='efi'><type arch='x86_64' machine='q35'>hvm</type></os>
+          <memoryBacking><hugepages/></memoryBacking>
+          <devices/>
+        </domain>
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+        let root = ["--sysroot", fake.root, "--pci-ids", fake.pciIDs]
+        let healthy = try vfioctl(["doctor", "--domain", file] + root)
+        #expect(healthy.status == 0, "\(healthy.stdout)\(healthy.stderr)")
+        #expect(healthy.stdout.contains("OK    hugepages        the guest's 2048 pages of 2048 KiB fit"))
+
+        let missing = try vfioctl(["doctor", "--domain", directory.appendingPathComponent("gone.xml").path] + root)
+        #expect(missing.status != 0)
+        #expect(missing.stdout == "")
+        #expect(missing.stderr.split(separator: "\n").count == 1)
+        #expect(missing.stderr.contains("gone.xml does not exist"))
+
+        let stray = try vfioctl(["doctor", "--connect", nodeURI] + root)
+        #expect(stray.status != 0)
+        #expect(stray.stderr.contains("--connect goes with --domain NAME"))
+    }
+}
