@@ -37,6 +37,8 @@ extension DomainMerger {
             return name == "controller" ? keyed("index", attribute("index")) : keyed("type", attribute("type"))
         case "shmem", "timer", "feature", "entry": return keyed("name", attribute("name"))
         case "qemu:arg": return keyed("object", attribute("value").flatMap(objectID))
+        case "qemu:device": return keyed("alias", attribute("alias"))
+        case "qemu:property": return keyed("name", attribute("name"))
         case "vcpupin": return keyed("vcpu", attribute("vcpu"))
         case "iothreadpin": return keyed("iothread", attribute("iothread"))
         case "sysinfo", "address": return keyed("type", attribute("type"))

@@ -13,11 +13,18 @@ extension DomainMerger {
             throw DevicesError(
                 code: .invalidArgument,
                 message: "nothing to detach: name at least one of --gpu, --hostdev, --looking-glass, --scream, "
-                    + "--evdev, --tune (or a part of it)")
+                    + "--evdev, --tune (or a part of it), --override, --laptop-gpu")
         }
         guard recordedOwnership != nil else {
             try detachUnrecorded(request)
             return
+        }
+        // Overrides go first: their aliases sit inside the hostdevs removed below.
+        var detachedSlots: Set<GuestPCIAddress> = []
+        for target in request.gpus { detachedSlots.formUnion(try detachSlots(target)) }
+        let detachedHostdevs = Set(try hostdevAddresses(request).map { PCIAddress(slot: $0) })
+        try detachOverrides(request) { address in
+            detachedSlots.contains(GuestPCIAddress(address.slot)) || detachedHostdevs.contains(address)
         }
         for target in request.gpus {
             let slots = Set(try detachSlots(target))
