@@ -179,4 +179,39 @@ private let nodeURI =
         #expect(stray.status != 0)
         #expect(stray.stderr.contains("--connect goes with --domain NAME"))
     }
+
+    @Test("attach --override on a guest: libvirt's version is read, the define validated; a file gets a note")
+    func override() throws {
+        let fake = try FakeHost.guestHost()
+        let root = ["--sysroot", fake.root, "--pci-ids", fake.pciIDs, "--connect", nodeURI]
+        let attach = try vfioctl(
+            [
+                "attach", "--domain", "gaming", "--override", "0000:01:00.0:x-pci-sub-vendor-id=0x1025", "--print-diff",
+                "--define",
+            ] + root)
+        #expect(attach.status == 0, "\(attach.stderr)")
+        #expect(attach.stdout.contains("+      <alias name='ua-vfioctl-0000-01-00-0'/>"))
+        #expect(
+            attach.stdout.contains("+        <qemu:property name='x-pci-sub-vendor-id' type='unsigned' value='4133'/>"))
+        #expect(attach.stderr.contains("defined gaming at \(nodeURI)"))
+        let laptop = try vfioctl(["attach", "--domain", "gaming", "--laptop-gpu", "gpu:2", "--print-diff"] + root)
+        #expect(laptop.status == 0, "\(laptop.stderr)")
+        #expect(laptop.stdout.contains("name='x-pci-sub-vendor-id' type='unsigned' value='5218'"))
+        #expect(laptop.stdout.contains("name='x-pci-sub-device-id' type='unsigned' value='14162'"))
+
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/domains/minimal.xml").path
+        let file = try vfioctl(
+            [
+                "attach", fixture, "--gpu", "gpu:2", "--override", "0000:01:00.0:x-vga=off", "--print-xml", "--sysroot",
+                fake.root,
+            ])
+        #expect(file.status == 0, "\(file.stderr)")
+        #expect(
+            file.stderr.contains("note: libvirt's version is unknown for a file: <qemu:override> needs libvirt ≥ 8.2.0")
+        )
+        let bad = try vfioctl(["attach", fixture, "--override", "x-vga=off", "--print-xml", "--sysroot", fake.root])
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains("--override takes ADDRESS:PROPERTY=VALUE"))
+    }
 }
