@@ -215,3 +215,34 @@ private let nodeURI =
         #expect(bad.stderr.contains("--override takes ADDRESS:PROPERTY=VALUE"))
     }
 }
+
+@Suite struct BARCommandTests {
+    @Test("show and list --json report each BAR's size and the Resizable BAR sizes")
+    func bars() throws {
+        let fake = try FakeHost.guestHost()
+        let directory = "/sys/devices/pci0000:00/0000:01:00.0"
+        try fake.write(
+            directory + "/resource",
+            "0x00000000f6000000 0x00000000f6ffffff 0x0000000000040200\n"
+                + "0x0000004000000000 0x00000043ffffffff 0x000000000014220c\n"
+                + String(repeating: "0x0000000000000000 0x0000000000000000 0x0000000000000000\n", count: 11))
+        try fake.write(directory + "/resource1_resize", "0000000000007f00\n")
+        let root = ["--sysroot", fake.root, "--pci-ids", fake.pciIDs]
+        let show = try vfioctl(["show", "01:00.0"] + root)
+        #expect(show.status == 0, "\(show.stderr)")
+        let lines = show.stdout.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+        #expect(lines.contains("BAR 0 16 MiB 32-bit"))
+        #expect(lines.contains("BAR 1 16 GiB 64-bit prefetchable; Resizable BAR: 16 GiB now, 256 MiB–16 GiB supported"))
+        let list = try vfioctl(["list", "--json"] + root)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])
+        let devices = try #require(object["devices"] as? [[String: Any]])
+        let card = try #require(devices.first { $0["address"] as? String == "0000:01:00.0" })
+        let bars = try #require(card["bars"] as? [[String: Any]])
+        #expect(bars.count == 2)
+        #expect(bars[1]["size"] as? UInt64 == 16 << 30)
+        let resizable = try #require(bars[1]["resizable"] as? [String: Any])
+        #expect(resizable["currentSize"] as? UInt64 == 16 << 30)
+        #expect((resizable["supportedSizes"] as? [UInt64])?.first == 256 << 20)
+        #expect((resizable["supportedSizes"] as? [UInt64])?.last == 16 << 30)
+    }
+}

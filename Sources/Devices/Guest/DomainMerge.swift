@@ -410,6 +410,7 @@ struct DomainMerger {
                 XMLFragment("hostdev", ["mode": "subsystem", "type": "pci", "managed": "yes"], children: children),
                 after: lastHostdev)
         }
+        attachLargeBARs(functions)
         if display.isBootVGA {
             notes.append(
                 "\(display.address) is the host's boot GPU: the host loses its display while the guest runs "

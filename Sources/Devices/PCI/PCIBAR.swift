@@ -43,18 +43,16 @@ public struct PCIBAR: Sendable, Codable, Hashable {
 
 // Flags of a `resource` line (include/linux/ioport.h).
 private let resourceIO: UInt64 = 0x100
-private let resourceMemory: UInt64 = 0x200
 private let resourcePrefetch: UInt64 = 0x2000
 private let resourceMemory64: UInt64 = 0x0010_0000
 
-extension Host {
-    /// The BARs of a PCI function that have a size: sysfs `resource` lines 0–5, with `resourceN_resize` (Linux
-    /// 6.1+) for the ones the card can resize.
+extension PCIBAR {
+    /// The BARs of the PCI function whose sysfs directory is `directory` (as `files` addresses it): `resource`
+    /// lines 0–5 that have a size, with `resourceN_resize` (Linux 6.1+) for the ones the card can resize.
     /// - Returns: the BARs, lowest number first; empty when the device has no `resource` file.
     /// - Throws: `DevicesError` when a file exists but cannot be read.
-    public func bars(of address: PCIAddress) throws -> [PCIBAR] {
-        let directory = HostPaths.pciDevices.appending(address.description)
-        guard let text = try files.readText(files.path(directory.appending("resource"))) else { return [] }
+    static func read(directory: FilePath, files: HostFiles) throws -> [PCIBAR] {
+        guard let text = try files.readText(directory.appending("resource")) else { return [] }
         var bars: [PCIBAR] = []
         for (index, line) in text.split(separator: "\n").prefix(6).enumerated() {
             let fields = line.split(separator: " ").compactMap { UInt64($0.hexDigits, radix: 16) }
@@ -63,7 +61,7 @@ extension Host {
             var bar = PCIBAR(
                 index: index, start: fields[0], size: fields[1] - fields[0] + 1, isIO: flags & resourceIO != 0,
                 is64Bit: flags & resourceMemory64 != 0, isPrefetchable: flags & resourcePrefetch != 0)
-            if let bitmapText = try files.readText(files.path(directory.appending("resource\(index)_resize"))),
+            if let bitmapText = try files.readText(directory.appending("resource\(index)_resize")),
                 let bitmap = UInt64(bitmapText.hexDigits, radix: 16)
             {
                 bar.resizable = PCIBAR.Resizable(currentSize: bar.size, supportedSizes: PCIBAR.sizes(bitmap: bitmap))
@@ -71,6 +69,14 @@ extension Host {
             bars.append(bar)
         }
         return bars
+    }
+}
+
+extension Host {
+    /// The BARs of a PCI function, as `PCIBAR.read` finds them.
+    /// - Throws: `DevicesError` when a file exists but cannot be read.
+    public func bars(of address: PCIAddress) throws -> [PCIBAR] {
+        try PCIBAR.read(directory: files.path(HostPaths.pciDevices.appending(address.description)), files: files)
     }
 }
 

@@ -211,7 +211,8 @@ struct PCIScanner: Sendable {
             pcieType: space.pcieType.map(PCIScanner.pcieTypeName),
             hasROM: files.entryExists(dir.appending("rom")),
             vendorResetFamily: ResetQuirks.vendorResetFamily(vendor: v, device: d)?.name,
-            isConfigComplete: config?.isExtendedReadable ?? false
+            isConfigComplete: config?.isExtendedReadable ?? false,
+            bars: try PCIBAR.read(directory: dir, files: files)
         )
     }
 
