@@ -619,8 +619,10 @@ struct GuestDoctor {
         return Check(.evdev, .ok, "evdev inputs present: " + (native + commandLine).joined(separator: ", "))
     }
 
-    /// The evdev paths of one QEMU argument: `evdev=/dev/…` or `'evdev':'/dev/…'`.
+    /// The evdev paths of one QEMU argument: `input-linux,…,evdev=/dev/…` (commas doubled in the path), or
+    /// `'evdev':'/dev/…'` in JSON.
     static func evdevPaths(_ argument: String) -> [String] {
+        if let path = DomainMerger.evdevPath(argument) { return [path] }
         let characters = Array(argument)
         var paths: [String] = []
         for marker in ["evdev=", "'evdev':'", "\"evdev\":\""].map(Array.init) {
