@@ -302,7 +302,7 @@ check "virsh define badrom (g with a ROM file that is not there)" vsh define /tm
 vf doctor --domain badrom --json > /tmp/gd.json 2>/tmp/gd.err
 gd_status=$?
 same "doctor --domain badrom: rom FAIL naming the missing file, exit 1" "fail|true|1" \
-    "$(jq -r '[.checks[] | select(.id == "rom")][0].status' /tmp/gd.json)|$(jq -r '[.checks[] | select(.id == "rom")][0].message | contains("missing.rom does not exist")' /tmp/gd.json)|$gd_status"
+    "$(jq -r '[.checks[] | select(.id == "rom")][0].status' /tmp/gd.json)|$(jq -r '[.checks[] | select(.id == "rom")][0].message | contains("missing.rom'"'"'> does not exist")' /tmp/gd.json)|$gd_status"
 vsh start badrom > /tmp/start.out 2>/tmp/start.err
 same "virsh start badrom then fails, as doctor said" 1 "$?"
 echo "# virsh start badrom: $(head -c 300 /tmp/start.err)"
@@ -319,6 +319,7 @@ same "QEMU's query-pci shows the passed VGA with the overridden subsystem vendor
 vsh destroy g > /dev/null 2>&1
 vf detach --domain g --connect qemu:///system --override "$std" > /dev/null 2>/tmp/ov.err
 vsh dumpxml --inactive g > /tmp/g-after.xml
+diff /tmp/g-defined.xml /tmp/g-after.xml | head -n 20 | sed 's/^/# diff: /'
 check "detach --override STD gives libvirt's definition of g back as it was before the override" \
     cmp /tmp/g-defined.xml /tmp/g-after.xml
 echo 0 > $hp/nr_hugepages
