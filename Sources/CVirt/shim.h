@@ -29,6 +29,7 @@ typedef struct {
     virErrorPtr (*getLastError)(void);
     void (*setErrorFunc)(void *, virErrorFunc);
     virConnectAuthPtr *authDefault;
+    int (*connectGetLibVersion)(virConnectPtr, unsigned long *);
 } cvirt_api;
 
 static inline cvirt_api *cvirt_table(void) {
@@ -64,6 +65,7 @@ static inline void cvirt_init(void) {
     if (!cvirt_symbol(handle, (void **)&api->getLastError, "virGetLastError")) return;
     if (!cvirt_symbol(handle, (void **)&api->setErrorFunc, "virSetErrorFunc")) return;
     if (!cvirt_symbol(handle, (void **)&api->authDefault, "virConnectAuthPtrDefault")) return;
+    if (!cvirt_symbol(handle, (void **)&api->connectGetLibVersion, "virConnectGetLibVersion")) return;
     api->loaded = 1;
 }
 

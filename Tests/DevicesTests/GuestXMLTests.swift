@@ -66,10 +66,22 @@ enum GuestRequests {
         pm.tuning = .init(pm: true)
         var pin = GuestRequest()
         pin.tuning = .init(pin: true, vcpus: 6)
+        var override = GuestRequest()
+        override.gpus = [.gpu(2)]
+        let nvidia = PCIAddress(bus: 1, device: 0, function: 0)
+        override.overrides = [
+            .init(device: nvidia, property: "x-pci-sub-vendor-id", value: .unsigned(0x1025)),
+            .init(device: nvidia, property: "x-igd-opregion", value: .bool(false)),
+            .init(device: PCIAddress(bus: 1, device: 0, function: 1), property: "romfile", value: .string("")),
+        ]
+        var laptop = GuestRequest()
+        laptop.gpus = [.gpu(2)]
+        laptop.laptopGPUs = [.gpu(2)]
         return [
             ("hyperv", hyperv), ("pm", pm), ("pin-6", pin),
             ("gpu", gpu), ("hostdev", hostdev), ("looking-glass", lookingGlass), ("kvmfr", kvmfr), ("scream", scream),
             ("evdev", evdev), ("evdev-native", native), ("tune", tune), ("everything", everything),
+            ("override", override), ("laptop-gpu", laptop),
         ]
     }
 }
@@ -193,7 +205,7 @@ enum GuestRequests {
             // Detaching from the untouched domain changes nothing and says which parts hold nothing of vfioctl's;
             // only the GPU the request names goes, where the user had passed it through by hand.
             let untouched = try host.detach(request, from: original, source: name)
-            if name == "existing-passthrough" && (label == "gpu" || label == "everything") {
+            if name == "existing-passthrough" && ["gpu", "everything", "override", "laptop-gpu"].contains(label) {
                 let text = String(decoding: original.bytes, as: UTF8.self)
                 let hostdev = try #require(
                     text.firstRange(of: #/    <hostdev [^\n]*\n(?:      [^\n]*\n)*    <\/hostdev>\n/#))

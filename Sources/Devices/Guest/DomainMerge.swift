@@ -98,6 +98,10 @@ struct DomainMerger {
     var argumentInsertions: [String] = []
     /// `<qemu:arg>` elements to remove.
     var goneArguments: [XMLElement] = []
+    /// `<qemu:device>` elements for a new `<qemu:override>`.
+    var overrideInsertions: [XMLFragment] = []
+    /// Whether the merge adds something in libvirt's QEMU namespace besides arguments.
+    var needsQEMUNamespace = false
     var report: HostReport?
     var reservedBuses: Set<Int> = []
     /// What vfioctl owns in the domain: as recorded, then as this merge leaves it.
@@ -217,10 +221,21 @@ struct DomainMerger {
                 ownership.addShared(Record(.container, commandlinePath))
                 editor.insert(XMLFragment("\(prefix):commandline", children: fragments), into: domain)
             }
-            if qemuPrefix == nil {
-                ownership.addShared(Record(.attribute, namespacePath, attribute: "xmlns:qemu"))
-                editor.addAttribute("xmlns:qemu", qemuNamespace, to: domain)
-            }
+        }
+        if !overrideInsertions.isEmpty {
+            ownership.addShared(Record(.container, ElementPath([Step(name: "qemu:override")])))
+            editor.insert(XMLFragment("\(prefix):override", children: overrideInsertions), into: domain)
+        }
+        if !argumentInsertions.isEmpty || needsQEMUNamespace, qemuPrefix == nil {
+            ownership.addShared(Record(.attribute, namespacePath, attribute: "xmlns:qemu"))
+            editor.addAttribute("xmlns:qemu", qemuNamespace, to: domain)
+        } else if argumentInsertions.isEmpty, !needsQEMUNamespace, let prefix = qemuPrefix,
+            ownership.shared.contains(where: { $0.kind == .attribute && $0.path == namespacePath }),
+            domain.children.allSatisfy({ $0.namespace != qemuNamespace || editor.isRemoved($0) })
+        {
+            // The namespace vfioctl declared goes with the last element that used it.
+            editor.removeAttribute("xmlns:\(prefix)", from: domain)
+            ownership.shared.removeAll { $0.path == namespacePath }
         }
         if isRecording { writeOwnership() }
         flushDomainInsertions()
@@ -244,6 +259,7 @@ struct DomainMerger {
                 code: .invalidArgument, message: "a ROM setting needs a GPU in the request", object: .request("rom"))
         }
         for target in request.hostdevs { try attachHostdev(target) }
+        if !request.overrides.isEmpty || !request.laptopGPUs.isEmpty { try attachOverrides(request) }
         if let lookingGlass = request.lookingGlass {
             part = .lookingGlass
             try attachLookingGlass(lookingGlass)
@@ -401,6 +417,7 @@ struct DomainMerger {
                 XMLFragment("hostdev", ["mode": "subsystem", "type": "pci", "managed": "yes"], children: children),
                 after: lastHostdev)
         }
+        attachLargeBARs(functions)
         if display.isBootVGA {
             notes.append(
                 "\(display.address) is the host's boot GPU: the host loses its display while the guest runs "

@@ -34,9 +34,13 @@ extension DomainMerger {
         case "hostdev": return keyed("pci", source?.text)
         case "controller", "input":
             if let alias { return keyed("alias", alias) }
-            return name == "controller" ? keyed("index", attribute("index")) : keyed("type", attribute("type"))
+            guard name == "controller" else { return keyed("type", attribute("type")) }
+            // libvirt numbers controllers itself; a domain written by hand may leave the index out.
+            return attribute("index") == nil ? keyed("model", attribute("model")) : keyed("index", attribute("index"))
         case "shmem", "timer", "feature", "entry": return keyed("name", attribute("name"))
         case "qemu:arg": return keyed("object", attribute("value").flatMap(objectID))
+        case "qemu:device": return keyed("alias", attribute("alias"))
+        case "qemu:property": return keyed("name", attribute("name"))
         case "vcpupin": return keyed("vcpu", attribute("vcpu"))
         case "iothreadpin": return keyed("iothread", attribute("iothread"))
         case "sysinfo", "address": return keyed("type", attribute("type"))

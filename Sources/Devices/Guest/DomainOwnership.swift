@@ -22,6 +22,8 @@ public enum GuestPart: Sendable, Hashable, Codable, CustomStringConvertible {
     case smbios
     /// Guest suspend.
     case pm
+    /// QEMU device properties set on a passed device through `<qemu:override>`, by the device.
+    case override(PCIAddress)
 
     /// The name the ownership record uses.
     var recordName: String {
@@ -37,18 +39,19 @@ public enum GuestPart: Sendable, Hashable, Codable, CustomStringConvertible {
         case .hidden: "hidden"
         case .smbios: "smbios"
         case .pm: "pm"
+        case .override: "override"
         }
     }
 
     /// The device a GPU or hostdev part is for.
     public var device: PCIAddress? {
         switch self {
-        case .gpu(let address), .hostdev(let address): address
+        case .gpu(let address), .hostdev(let address), .override(let address): address
         default: nil
         }
     }
 
-    /// The record name, with the device for GPUs and hostdevs: `gpu 0000:01:00.0`, `pm`.
+    /// The record name, with the device for GPUs, hostdevs and overrides: `gpu 0000:01:00.0`, `pm`.
     public var description: String { device.map { "\(recordName) \($0)" } ?? recordName }
 
     /// The part an ownership record names.
@@ -58,6 +61,7 @@ public enum GuestPart: Sendable, Hashable, Codable, CustomStringConvertible {
             switch recordName {
             case "gpu": self = .gpu(address)
             case "hostdev": self = .hostdev(address)
+            case "override": self = .override(address)
             default: return nil
             }
             return

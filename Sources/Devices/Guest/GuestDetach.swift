@@ -18,6 +18,13 @@ extension DomainMerger {
             try detachUnrecorded(request)
             return
         }
+        // Overrides go first: their aliases sit inside the hostdevs removed below.
+        var detachedSlots: Set<GuestPCIAddress> = []
+        for target in request.gpus { detachedSlots.formUnion(try detachSlots(target)) }
+        let detachedHostdevs = Set(try hostdevAddresses(request).map { PCIAddress(slot: $0) })
+        try detachOverrides(request) { address in
+            detachedSlots.contains(GuestPCIAddress(address.slot)) || detachedHostdevs.contains(address)
+        }
         for target in request.gpus {
             let slots = Set(try detachSlots(target))
             let parts = ownership.parts.map(\.part).filter { part in

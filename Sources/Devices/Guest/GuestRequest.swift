@@ -56,6 +56,66 @@ public struct GuestRequest: Sendable, Hashable {
         }
     }
 
+    /// A QEMU device property set on a passed device through `<qemu:override>` (libvirt ≥ 8.2).
+    public struct Override: Sendable, Hashable {
+        /// A property value, typed as libvirt's `<qemu:property type>` says.
+        public enum Value: Sendable, Hashable {
+            case bool(Bool)
+            case unsigned(UInt64)
+            case string(String)
+
+            /// Reads a value: true/false/on/off as bool, decimal or 0x-hexadecimal digits as unsigned, anything
+            /// else as a string.
+            public init(parsing text: String) {
+                switch text.lowercased() {
+                case "true", "on", "yes": self = .bool(true)
+                case "false", "off", "no": self = .bool(false)
+                default:
+                    let lower = text.lowercased()
+                    if lower.hasPrefix("0x"), let number = UInt64(lower.dropFirst(2), radix: 16) {
+                        self = .unsigned(number)
+                    } else if let number = UInt64(text) {
+                        self = .unsigned(number)
+                    } else {
+                        self = .string(text)
+                    }
+                }
+            }
+
+            /// libvirt's `type`.
+            public var type: String {
+                switch self {
+                case .bool: "bool"
+                case .unsigned: "unsigned"
+                case .string: "string"
+                }
+            }
+
+            /// libvirt's `value`: `true`/`false`, decimal, or the text.
+            public var text: String {
+                switch self {
+                case .bool(let value): value ? "true" : "false"
+                case .unsigned(let value): String(value)
+                case .string(let value): value
+                }
+            }
+        }
+
+        /// The passed device.
+        public var device: PCIAddress
+        /// The QEMU property (`x-pci-sub-vendor-id`); nil names every override of the device (for detach).
+        public var property: String?
+        /// Its value; nil with `property` nil.
+        public var value: Value?
+
+        /// Creates an override.
+        public init(device: PCIAddress, property: String? = nil, value: Value? = nil) {
+            self.device = device
+            self.property = property
+            self.value = value
+        }
+    }
+
     /// GPUs: every function of each, together on one guest slot.
     public var gpus: [BindTarget] = []
     /// Other PCI devices, one function each.
@@ -72,6 +132,10 @@ public struct GuestRequest: Sendable, Hashable {
     public var evdev: Evdev?
     /// Tuning parts.
     public var tuning = Tuning()
+    /// QEMU device properties for passed devices.
+    public var overrides: [Override] = []
+    /// Mobile GPUs that get the host card's subsystem IDs through `<qemu:override>`.
+    public var laptopGPUs: [BindTarget] = []
 
     /// The guide's tuning, part by part.
     public struct Tuning: Sendable, Hashable {
@@ -117,6 +181,7 @@ public struct GuestRequest: Sendable, Hashable {
     /// Whether nothing is asked for.
     public var isEmpty: Bool {
         gpus.isEmpty && hostdevs.isEmpty && lookingGlass == nil && !scream && evdev == nil && tuning.isEmpty
+            && overrides.isEmpty && laptopGPUs.isEmpty
     }
 }
 

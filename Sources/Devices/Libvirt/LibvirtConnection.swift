@@ -12,6 +12,39 @@ public struct LibvirtDomain: Sendable, Hashable {
     public var xml: [UInt8]
 }
 
+/// A libvirt release, as `virConnectGetLibVersion` numbers it: major × 1,000,000 + minor × 1,000 + micro.
+public struct LibvirtVersion: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+    /// The major release.
+    public var major: Int
+    /// The minor release.
+    public var minor: Int
+    /// The micro release.
+    public var micro: Int
+
+    /// Creates a version.
+    public init(major: Int, minor: Int, micro: Int = 0) {
+        self.major = major
+        self.minor = minor
+        self.micro = micro
+    }
+
+    /// Splits libvirt's number.
+    public init(number: UInt64) {
+        self.init(major: Int(number / 1_000_000), minor: Int(number / 1000 % 1000), micro: Int(number % 1000))
+    }
+
+    /// The first release with `<qemu:override>`.
+    public static let qemuOverride = LibvirtVersion(major: 8, minor: 2)
+
+    /// `9.0.0`.
+    public var description: String { "\(major).\(minor).\(micro)" }
+
+    /// Orders by release.
+    public static func < (lhs: LibvirtVersion, rhs: LibvirtVersion) -> Bool {
+        (lhs.major, lhs.minor, lhs.micro) < (rhs.major, rhs.minor, rhs.micro)
+    }
+}
+
 /// One connection to libvirt, through its own API and transports.
 ///
 /// Any URI libvirt knows: `qemu:///system`, `qemu+ssh://host/system`, `test:///default`. Errors come back as
@@ -101,6 +134,18 @@ public final class LibvirtConnection: @unchecked Sendable {
             throw failure("libvirt refused the new definition, nothing changed", domain: name)
         }
         _ = api.pointee.domainFree(domain)
+    }
+
+    /// The libvirt version of the daemon at the other end (the library's own for drivers without one).
+    /// - Returns: `(major, minor, micro)`.
+    /// - Throws: `DevicesError` when libvirt does not say.
+    public func version() throws -> LibvirtVersion {
+        var number: UInt = 0
+        guard api.pointee.connectGetLibVersion(connection, &number) == 0 else {
+            throw DevicesError(
+                code: .unavailable, message: "libvirt at \(uri): cannot read its version: \(Self.lastError(api))")
+        }
+        return LibvirtVersion(number: UInt64(number))
     }
 
     /// Every guest, running or not, by name.

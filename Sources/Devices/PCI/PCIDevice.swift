@@ -64,6 +64,8 @@ public struct PCIDevice: Sendable, Codable, Hashable {
     public var reset: ResetReport?
     /// SR-IOV, mediated device and vGPU facts; nil for a function that cannot be shared.
     public var sharing: Sharing?
+    /// Its BARs with their sizes, and the Resizable BAR state of those that have one.
+    public var bars: [PCIBAR] = []
 
     /// The class as a value.
     public var pciClass: PCIClass { PCIClass(rawValue: UInt32(self.class.dropFirst(2), radix: 16) ?? 0) }
@@ -84,6 +86,7 @@ extension PCIDevice {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(acsControl, forKey: .acsControl)
         try c.encode(address, forKey: .address)
+        try c.encode(bars, forKey: .bars)
         try c.encode(self.class, forKey: .class)
         try c.encode(className, forKey: .className)
         try c.encode(deviceID, forKey: .deviceID)

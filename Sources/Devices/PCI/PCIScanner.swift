@@ -213,7 +213,8 @@ struct PCIScanner: Sendable {
             hasROM: files.entryExists(dir.appending("rom")),
             vendorResetFamily: ResetQuirks.vendorResetFamily(vendor: v, device: d)?.name,
             isConfigComplete: config?.isExtendedReadable ?? false,
-            sharing: try SharingReader(files: files).read(dir, warnings: &warnings)
+            sharing: try SharingReader(files: files).read(dir, warnings: &warnings),
+            bars: try PCIBAR.read(directory: dir, files: files)
         )
     }
 

@@ -85,6 +85,21 @@ struct GuestOptions: ParsableArguments {
     @Flag(name: .long, help: "Allow the guest to suspend (<pm>).")
     var pm = false
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Set a QEMU property of a passed device through <qemu:override> (libvirt ≥ 8.2): bool, number or "
+                + "text (detach: ADDRESS alone removes them all).",
+            valueName: "address:property=value"))
+    var override: [String] = []
+
+    @Option(
+        name: .customLong("laptop-gpu"),
+        help: ArgumentHelp(
+            "Give a mobile GPU the host card's subsystem IDs (x-pci-sub-vendor-id/-device-id overrides).",
+            valueName: "target"))
+    var laptopGPU: [String] = []
+
     /// The request the options describe.
     func request() throws -> GuestRequest {
         var request = GuestRequest()
@@ -121,7 +136,52 @@ struct GuestOptions: ParsableArguments {
                 hugepages: hugepages, pin: pin, hyperv: hyperv, hidden: hidden, smbios: smbios, pm: pm)
         request.tuning.vcpus = vcpus
         if vcpus != nil && !request.tuning.pin { throw ValidationError("--vcpus goes with --pin or --tune") }
+        request.overrides = try override.map(Self.override)
+        request.laptopGPUs = try laptopGPU.map(target)
         return request
+    }
+
+    /// Parses `ADDRESS:PROPERTY=VALUE`, or `ADDRESS` alone.
+    static func override(_ text: String) throws -> GuestRequest.Override {
+        let usage = "--override takes ADDRESS:PROPERTY=VALUE (0000:01:00.0:x-pci-sub-vendor-id=0x1025), not '\(text)'"
+        guard let equals = text.firstIndex(of: "=") else {
+            guard let address = PCIAddress(text) else { throw ValidationError(usage) }
+            return GuestRequest.Override(device: address)
+        }
+        let left = text[..<equals]
+        guard let colon = left.lastIndex(of: ":"), let address = PCIAddress(String(left[..<colon])) else {
+            throw ValidationError(usage)
+        }
+        let property = String(left[left.index(after: colon)...])
+        guard !property.isEmpty, property.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+            throw ValidationError(usage)
+        }
+        let value = GuestRequest.Override.Value(parsing: String(text[text.index(after: equals)...]))
+        return GuestRequest.Override(device: address, property: property, value: value)
+    }
+
+    /// Whether the request sets QEMU overrides.
+    var overrides: Bool { !override.isEmpty || !laptopGPU.isEmpty }
+}
+
+extension VFIOCtl.Attach {
+    /// Refuses `<qemu:override>` on a libvirt older than 8.2; for a file, says the version is not known.
+    func checkOverrideSupport() throws {
+        guard let guest = source.guest else {
+            printError(
+                "note: libvirt's version is unknown for a file: <qemu:override> needs libvirt ≥ "
+                    + "\(LibvirtVersion.qemuOverride) (`virsh version`)")
+            return
+        }
+        let uri = global.uri
+        let version = try LibvirtConnection(uri: uri).version()
+        guard version >= LibvirtVersion.qemuOverride else {
+            throw DevicesError(
+                code: .unavailable,
+                message: "libvirt at \(uri) is \(version): <qemu:override> for \(guest) needs "
+                    + "\(LibvirtVersion.qemuOverride) or newer; upgrade libvirt or set the properties with "
+                    + "<qemu:commandline> -set device.ALIAS.PROPERTY=VALUE by hand")
+        }
     }
 }
 
@@ -268,6 +328,7 @@ extension GuestPart {
         case .hidden: "--hidden"
         case .smbios: "--smbios"
         case .pm: "--pm"
+        case .override(let address): "--override \(address)"
         }
     }
 }
@@ -430,6 +491,7 @@ extension VFIOCtl {
                 let request = try what.request()
                 let host = global.host
                 try checkGuards(request, host: host, force: force)
+                if what.overrides { try checkOverrideSupport() }
                 try source.run(destination, uri: global.uri) { document, label in
                     if name {
                         printError("suggested name: " + (try host.suggestedName(for: document, request: request)))

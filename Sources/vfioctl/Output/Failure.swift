@@ -45,7 +45,8 @@ func hint(for error: DevicesError) -> String? {
     case (.notFound, .inputDevice?): "`vfioctl input list` shows the devices"
     case (.invalidArgument, .inputDevice?): "give /dev/input/by-id/…; `vfioctl input list` shows them"
     case (_, .request("parts")?):
-        "name at least one of --gpu, --hostdev, --looking-glass, --scream, --evdev, --tune (or a part of it)"
+        "name at least one of --gpu, --hostdev, --looking-glass, --scream, --evdev, --tune (or a part of it), "
+            + "--override, --laptop-gpu"
     case (_, .request("gpu")?): "pass GPUs with --gpu"
     case (_, .request("hostdev")?): "use --hostdev for other devices"
     case (_, .request("rom")?): "--rom and --rom-bar go with --gpu"

@@ -150,6 +150,18 @@ struct ReportRenderer {
             ("ROM", device.hasROM ? "yes (rom)" : "no"),
             ("vendor-reset", device.vendorResetFamily ?? "not in the table"),
         ]
+        for bar in device.bars {
+            var kind =
+                bar.isIO ? "I/O" : (bar.is64Bit ? "64-bit" : "32-bit") + (bar.isPrefetchable ? " prefetchable" : "")
+            if let resizable = bar.resizable {
+                let sizes = resizable.supportedSizes
+                kind += "; Resizable BAR: \(Self.size(resizable.currentSize)) now"
+                if let first = sizes.first, let last = sizes.last {
+                    kind += ", \(Self.size(first))–\(Self.size(last)) supported"
+                }
+            }
+            rows.append(("BAR \(bar.index)", "\(Self.size(bar.size)) \(kind)"))
+        }
         if !device.isConfigComplete {
             rows.append(("config space", "only the first 64 bytes were readable (run as root)"))
         }
@@ -277,5 +289,16 @@ func verdict(_ status: GPU.Status) -> String {
     case .needsBinding: Console.paint("needs binding", .warning)
     case .blocked: Console.paint("blocked", .bad)
     case .bootGPU: Console.paint("boot GPU", .warning)
+    }
+}
+
+extension ReportRenderer {
+    /// A BAR size as people read it: `256 MiB`, `16 GiB`.
+    static func size(_ bytes: UInt64) -> String {
+        for (shift, unit) in [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")]
+        where bytes >= 1 << UInt64(shift) && bytes % (1 << UInt64(shift)) == 0 {
+            return "\(bytes >> UInt64(shift)) \(unit)"
+        }
+        return "\(bytes) bytes"
     }
 }

@@ -4,7 +4,7 @@
 # libvirt say what is running; virsh destroy gives everything back; the hooks run by the daemon itself; libvirt's
 # node devices agree with list; the host reaches the daemon over qemu+tcp. The answers come from QMP, the kernel,
 # libvirt and udev, never from vfioctl's own output.
-# checks: 65
+# checks: 76
 . /tests/lib.sh.inc
 started=$(cut -d. -f1 /proc/uptime)
 # step NAME: a comment line with the seconds since the script started (the host counts only ok/not ok lines).
@@ -277,6 +277,56 @@ same "the hugepages are free again" "$free_before" "$(meminfo HugePages_Free)"
 same "the keyboard and mouse can be grabbed again" "grabbed grabbed" "$(grab "$keyboard") $(grab "$mouse")"
 echo 0 > $hp/nr_hugepages
 
+# --- 8. doctor --domain says before virsh start what the start then does; an override reaches the guest ------------
+step "8. doctor --domain says before virsh start what the start then does; an override reaches the guest"
+# No hugepages are reserved now: g's do not fit.
+vf doctor --domain g --json > /tmp/gd.json 2>/tmp/gd.err
+gd_status=$?
+echo "# doctor --domain g, no pages: $(jq -c '[.checks[] | select(.status != "ok") | [.id, .status, .message]]' /tmp/gd.json)"
+same "doctor --domain g --json: one object whose checks are {id, status, device, message, fix}; nothing on stderr" \
+    "true|" "$(jq -e '[.checks[] | keys == ["device", "fix", "id", "message", "status"]] | all' /tmp/gd.json)|$(cat /tmp/gd.err)"
+same "with no hugepages reserved, doctor --domain g says hugepages FAIL and exits 1" "fail|1" \
+    "$(jq -r '.checks[] | select(.id == "hugepages") | .status' /tmp/gd.json)|$gd_status"
+vsh start g > /tmp/start.out 2>/tmp/start.err
+same "virsh start g then fails, as doctor said" 1 "$?"
+echo $pages > $hp/nr_hugepages
+vf doctor --domain g --json > /tmp/gd.json 2>/tmp/gd.err
+gd_status=$?
+echo "# doctor --domain g, $pages pages: $(jq -c '[.checks[] | select(.status != "ok") | [.id, .status, .message]]' /tmp/gd.json)"
+same "with $pages pages reserved, doctor --domain g finds nothing failing and exits 0" "0|0" \
+    "$(jq '[.checks[] | select(.status == "fail")] | length' /tmp/gd.json)|$gd_status"
+# A guest with the second VGA and a ROM file that is not there.
+sed -e 's|<name>g</name>|<name>badrom</name>|' -e '/<uuid>/d' \
+    -e "s|file='/usr/share/vgabios/[^']*'|file='/usr/share/vgabios/missing.rom'|" /tmp/g-defined.xml > $R/tmp/badrom.xml
+check "virsh define badrom (g with a ROM file that is not there)" vsh define /tmp/badrom.xml
+vf doctor --domain badrom --json > /tmp/gd.json 2>/tmp/gd.err
+gd_status=$?
+same "doctor --domain badrom: rom FAIL naming the missing file, exit 1" "fail|true|1" \
+    "$(jq -r '[.checks[] | select(.id == "rom")][0].status' /tmp/gd.json)|$(jq -r '[.checks[] | select(.id == "rom")][0].message | contains("missing.rom'"'"'> does not exist")' /tmp/gd.json)|$gd_status"
+vsh start badrom > /tmp/start.out 2>/tmp/start.err
+same "virsh start badrom then fails, as doctor said" 1 "$?"
+echo "# virsh start badrom: $(head -c 300 /tmp/start.err)"
+vsh undefine badrom > /dev/null 2>&1
+# The healthy guest starts, with an override of the VGA's subsystem vendor.
+vf attach --domain g --connect qemu:///system --override "$std:x-pci-sub-vendor-id=0x1025" > /tmp/ov.out 2>/tmp/ov.err
+same "attach --domain g --override STD:x-pci-sub-vendor-id=0x1025 exits 0 (libvirt's version read through the connection)" \
+    "0|" "$?|$(grep -vE '^(note: |defined |  )' /tmp/ov.err)"
+vsh start g > /tmp/start.out 2>/tmp/start.err
+same "virsh start g (healthy, with the override) exits 0, as doctor said" "0|" "$?|$(cat /tmp/start.err)"
+override_alias=ua-vfioctl-$(echo "$std" | tr ':.' '--')
+same "QEMU's query-pci shows the passed VGA with the overridden subsystem vendor (0x1025 = 4133)" 4133 \
+    "$(qmp query-pci | jq --arg a "$override_alias" '[.. | objects | select(.qdev_id? == $a) | .id["subsystem-vendor"]] | first')"
+vsh destroy g > /dev/null 2>&1
+vf detach --domain g --connect qemu:///system --override "$std" > /dev/null 2>/tmp/ov.err
+vsh dumpxml --inactive g > /tmp/g-after.xml
+diff /tmp/g-defined.xml /tmp/g-after.xml | head -n 20 | sed 's/^/# diff: /'
+# libvirt may list its controllers in another order after a define: the lines are compared, not their order.
+sort /tmp/g-defined.xml > /tmp/g-defined.sorted
+sort /tmp/g-after.xml > /tmp/g-after.sorted
+check "detach --override STD gives libvirt's definition of g back, line for line, as before the override" \
+    cmp /tmp/g-defined.sorted /tmp/g-after.sorted
+echo 0 > $hp/nr_hugepages
+
 # --- 5. hooks: the daemon runs hooks/qemu with the guest's definition; a prepare that fails refuses the start -------
 step "5. hooks: the daemon runs hooks/qemu with the guest's definition; a prepare that fails refuses the start"
 sed -e 's|<name>g</name>|<name>big</name>|' -e '/<uuid>/d' -e "s|<memory unit='KiB'>[0-9]*</memory>|<memory unit='GiB'>4</memory>|" \
@@ -352,7 +402,7 @@ same "and every group's members are the ones libvirt lists in <iommuGroup>" \
         /tmp/nodedevs.xml | sort -u | paste -sd' ')" \
     "$(jq -r '.groups[] | .id as $g | .devices[] | "\($g) \(.)"' /tmp/list.json | sort -u | paste -sd' ')"
 # --- 8. an SR-IOV virtual function passed like any function (oracle: QEMU's qtree and the kernel) -------------------
-step "8. an SR-IOV virtual function passed like any function"
+step "9. an SR-IOV virtual function passed like any function"
 pf=$(for d in /sys/bus/pci/devices/*; do [ -e "$d/sriov_totalvfs" ] && [ "$(cat $d/device)" = 0x0010 ] && echo ${d##*/}; done | head -n1)
 check "sriov --vfs 1 on the NVMe controller" vf sriov "$pf" --vfs 1
 vf0=$(basename "$(readlink /sys/bus/pci/devices/$pf/virtfn0 2>/dev/null)" 2>/dev/null)
