@@ -18,6 +18,8 @@ import Testing
         #expect(xml.contains("<address type='pci' domain='0x0000' bus='0x00' slot='0x02' function='0x0'/>"), "\(xml)")
         #expect(!xml.contains("pcie-root-port"), "no root port is made for the IGD")
         #expect(change.notes.contains { $0.contains("GVT-d") && $0.contains("x-igd-opregion=on") })
+        // QEMU maps the OpRegion only with x-igd-opregion=on: set on the IGD's hostdev through <qemu:override>.
+        #expect(xml.contains("<qemu:property name='x-igd-opregion' type='bool' value='true'/>"), "\(xml)")
         #expect(try DomainFile.schemaProblem(change.bytes, source: "minimal") == nil)
         let merged = try XMLDocument(bytes: change.bytes, source: "minimal")
         #expect(text(try fake.host.detach(request, from: merged, source: "minimal").bytes) == text(original.bytes))

@@ -247,7 +247,14 @@ struct DomainMerger {
 
     // MARK: Attach
 
+    /// An Intel integrated GPU at the host's 00:02.0, passed whole (GVT-d).
+    static func isIGD(_ device: PCIDevice) -> Bool {
+        device.vendor == 0x8086 && device.pciClass.isDisplay && device.address.domain == 0 && device.address.bus == 0
+            && device.address.device == 2 && device.address.function == 0
+    }
+
     mutating func attach(_ request: GuestRequest) throws {
+        var request = request
         guard !request.isEmpty else {
             throw DevicesError(
                 code: .invalidArgument,
@@ -259,6 +266,14 @@ struct DomainMerger {
                 code: .invalidArgument, message: "a ROM setting needs a GPU in the request", object: .request("rom"))
         }
         for target in request.hostdevs { try attachHostdev(target) }
+        // GVT-d: QEMU maps the IGD's OpRegion for the guest driver only with x-igd-opregion=on.
+        for target in request.gpus {
+            guard let display = try hostReport().devices(named: target).first(where: Self.isIGD),
+                !request.overrides.contains(where: { $0.device == display.address && $0.property == "x-igd-opregion" })
+            else { continue }
+            request.overrides.append(
+                GuestRequest.Override(device: display.address, property: "x-igd-opregion", value: .bool(true)))
+        }
         if !request.overrides.isEmpty || !request.laptopGPUs.isEmpty { try attachOverrides(request) }
         if let lookingGlass = request.lookingGlass {
             part = .lookingGlass
@@ -366,10 +381,7 @@ struct DomainMerger {
                 break
             }
         }
-        let isIGD =
-            display.vendor == 0x8086 && display.pciClass.isDisplay && display.address.domain == 0
-            && display.address.bus == 0 && display.address.device == 2 && display.address.function == 0
-        if guestBus == nil, isIGD {
+        if guestBus == nil, Self.isIGD(display) {
             // GVT-d: the guest's graphics driver and firmware find the IGD, its OpRegion and stolen memory only at
             // 00:02.0 on the root bus.
             let igd = GuestPCIAddress(domain: 0, bus: 0, slot: 2, function: 0)
@@ -382,8 +394,8 @@ struct DomainMerger {
             guestBus = igd.bus
             guestSlot = igd.slot
             notes.append(
-                "\(display.address) is an Intel iGPU passed whole (GVT-d): it sits at guest 00:02.0; QEMU also needs "
-                    + "x-igd-opregion=on on it (libvirt 8.2+: <qemu:override>), and OVMF needs an IGD option ROM "
+                "\(display.address) is an Intel iGPU passed whole (GVT-d): it sits at guest 00:02.0 with "
+                    + "x-igd-opregion=on (<qemu:override>, libvirt 8.2+); OVMF needs an IGD option ROM "
                     + "(i915ovmf.rom, or the platform's IntelGopDriver) given as its ROM")
         }
         if guestBus == nil {
