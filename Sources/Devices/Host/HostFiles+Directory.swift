@@ -13,8 +13,10 @@ struct OpenFolder: ~Copyable {
     let fd: CInt
     /// Its rooted location, for messages.
     let path: FilePath
+    /// The sysroot it was found in.
+    let sysroot: Sysroot
     /// Whether the sysroot is `/` (no confinement needed).
-    let isHostRoot: Bool
+    var isHostRoot: Bool { sysroot.isHostRoot }
 
     deinit { close(fd) }
 
@@ -26,7 +28,7 @@ struct OpenFolder: ~Copyable {
     /// One `openat2`, reads until end of file, one `close`: no `fstat` or `fcntl` unless the answer is empty or
     /// would block. The file is opened non-blocking, so a pipe never waits (it is refused by name), and anything
     /// longer than the limit, a character device included, is refused after the limit.
-    /// - Throws: `DevicesError` naming the path for a link out of the folder, a read error, or too much data.
+    /// - Throws: `DevicesError` naming the path for a read error, something not a file, or too much data.
     func readAttribute(_ name: String) throws -> [UInt8]? {
         let flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC
         let fd = name.withCString {
@@ -36,9 +38,9 @@ struct OpenFolder: ~Copyable {
             let errno = Errno(rawValue: Glibc.errno)
             if errno == .noSuchFileOrDirectory || errno == .notDirectory { return nil }
             if errno == .improperLink {
-                throw DevicesError(
-                    code: .permissionDenied, message: "cannot read \(path(name)): it is a link out of \(path)",
-                    cause: errno)
+                // A link that leaves the folder (never so in sysfs) is read as any host path is: resolved inside
+                // the sysroot.
+                return try HostFiles(sysroot: sysroot).read(path(name))
             }
             throw DevicesError.read(path(name), errno)
         }
@@ -72,6 +74,8 @@ struct OpenFolder: ~Copyable {
                 break
             }
             if result.count > limit {
+                // A regular file is named with its size, anything else with its kind.
+                _ = try readAll(fd, path: path(name), limit: limit, what: "a sysfs attribute")
                 throw DevicesError(
                     code: .invalidData,
                     message: "\(path(name)) is larger than \(ReadLimit.describe(limit)), the limit for a sysfs "
@@ -118,6 +122,6 @@ extension HostFiles {
             }
             throw DevicesError.read(path, errno)
         }
-        return OpenFolder(fd: fd, path: path, isHostRoot: sysroot.isHostRoot)
+        return OpenFolder(fd: fd, path: path, sysroot: sysroot)
     }
 }
