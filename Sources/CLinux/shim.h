@@ -101,4 +101,20 @@ static inline int clinux_openat2(int dirfd, const char *path, int flags, mode_t 
     return inRoot ? clinux_walk_in_root(dirfd, path, flags, mode) : -1;
 }
 
+// Opens `name` relative to `dirfd` with openat2 and RESOLVE_BENEATH: the name, and any link it goes through, must
+// stay below `dirfd` (an absolute link or a `..` out of it is refused with EXDEV), and magic links are refused.
+// Returns the descriptor, or -1 with errno set.
+static inline int clinux_openat_beneath(int dirfd, const char *name, int flags) {
+    struct open_how how = {0};
+    how.flags = (unsigned long long)(flags | O_CLOEXEC);
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    for (int attempt = 0; attempt < 16; attempt++) {
+        int fd = (int)syscall(SYS_openat2, dirfd, name, &how, sizeof how);
+        if (fd >= 0 || (errno != EAGAIN && errno != EINTR)) return fd;
+    }
+    // Raced renames kept the kernel from proving the walk stayed below: walk it one component at a time, with
+    // `dirfd` as the root, which nothing can climb out of.
+    return clinux_walk_in_root(dirfd, name, flags, 0);
+}
+
 #endif

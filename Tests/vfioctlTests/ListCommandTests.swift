@@ -32,16 +32,16 @@ import Testing
         #expect(iommu["advice"] as? [String] == [])
         let devices = try #require(json["devices"] as? [[String: Any]])
         #expect(devices.count == 12)
+        // Optional values (driver, names, group, vendor-reset family) are present only when known.
         let keys: Set<String> = [
-            "address", "vendorID", "deviceID", "class", "vendorName", "deviceName", "driver", "iommuGroup", "isBridge",
-            "isBootVGA", "resetMethods", "supportsFLR", "vendorResetFamily",
+            "address", "vendorID", "deviceID", "class", "isBridge", "isBootVGA", "resetMethods", "supportsFLR",
         ]
         for device in devices {
             #expect(keys.isSubset(of: Set(device.keys)), "missing keys in \(device["address"] ?? "?")")
         }
         let host = try #require(devices.first { $0["address"] as? String == "0000:00:00.0" })
-        #expect(host["driver"] is NSNull)
-        #expect(host["vendorResetFamily"] is NSNull)
+        #expect(host["driver"] == nil)
+        #expect(host["vendorResetFamily"] == nil)
         let polaris = try #require(devices.first { $0["address"] as? String == "0000:02:00.0" })
         #expect(polaris["vendorResetFamily"] as? String == "Polaris 10")
         #expect(polaris["class"] as? String == "0x030000")

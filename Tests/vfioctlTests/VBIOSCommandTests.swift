@@ -23,7 +23,7 @@ import Testing
         #expect(json["problems"] as? [String] == [])
         let images = try #require(json["images"] as? [[String: Any]])
         #expect(images.map { $0["codeType"] as? String } == ["x86", "efi"])
-        #expect(images[0]["efiMachine"] is NSNull)
+        #expect(images[0]["efiMachine"] == nil)
         #expect(images[1]["efiMachine"] as? String == "x64")
         #expect(images[0]["length"] as? Int == 1024)
         for key in ["vendorID", "deviceID", "isLast", "checksumOK"] { #expect(images[0][key] != nil, "\(key)") }

@@ -26,16 +26,6 @@ public struct FunctionOutcome: Sendable, Hashable, Codable {
     }
     /// Details, when something went wrong.
     public var detail: String?
-
-    /// Encodes every field, nil as `null`, keys in ascending order.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(address, forKey: .address)
-        try c.encode(detail, forKey: .detail)
-        try c.encode(driver, forKey: .driver)
-        try c.encode(originalDriver, forKey: .originalDriver)
-        try c.encode(result, forKey: .result)
-    }
 }
 
 /// A bind or unbind that failed: the first error and what happened to every function.

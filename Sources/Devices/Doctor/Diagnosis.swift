@@ -47,58 +47,47 @@ public struct Diagnosis: Sendable, Codable, Hashable {
             self.details = details
             self.fix = fix
         }
-
-        /// Encodes every field, nil as `null`, keys in ascending order.
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(details, forKey: .details)
-            try c.encode(fix, forKey: .fix)
-            try c.encode(id, forKey: .id)
-            try c.encode(status, forKey: .status)
-            try c.encode(summary, forKey: .summary)
-            try c.encode(title, forKey: .title)
-        }
     }
 
     /// Every check, in the order they are shown.
-    public var checks: [Check]
+    public var checks: [Check] {
+        didSet { tally() }
+    }
     /// Things that went wrong while reading the host, each naming a path.
     public var warnings: [String]
-
     /// The worst status of all checks (`ok` when there are none).
-    public var worst: Status { checks.map(\.status).max() ?? .ok }
+    public private(set) var worst: Status = .ok
+    /// How many checks came out `ok`.
+    public private(set) var okCount = 0
+    /// How many checks came out `warn`.
+    public private(set) var warnCount = 0
+    /// How many checks came out `fail`.
+    public private(set) var failCount = 0
 
     /// The check with `id`, if any.
     public func check(_ id: String) -> Check? { checks.first { $0.id == id } }
 
     /// How many checks came out `status`.
-    public func count(_ status: Status) -> Int { checks.filter { $0.status == status }.count }
-
-    /// Encodes the checks, the counts and the warnings, keys in ascending order.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(checks, forKey: .checks)
-        try c.encode(count(.fail), forKey: .failCount)
-        try c.encode(count(.ok), forKey: .okCount)
-        try c.encode(count(.warn), forKey: .warnCount)
-        try c.encode(warnings, forKey: .warnings)
-        try c.encode(worst, forKey: .worst)
-    }
-
-    /// Decodes what `encode(to:)` wrote.
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        checks = try c.decode([Check].self, forKey: .checks)
-        warnings = try c.decode([String].self, forKey: .warnings)
+    public func count(_ status: Status) -> Int {
+        switch status {
+        case .ok: okCount
+        case .warn: warnCount
+        case .fail: failCount
+        }
     }
 
     /// Creates a diagnosis.
     public init(checks: [Check], warnings: [String]) {
         self.checks = checks
         self.warnings = warnings
+        tally()
     }
 
-    private enum CodingKeys: String, CodingKey {
-        case checks, failCount, okCount, warnCount, warnings, worst
+    // Stored rather than computed so the synthesized encoding carries them to scripts.
+    private mutating func tally() {
+        worst = checks.map(\.status).max() ?? .ok
+        okCount = checks.filter { $0.status == .ok }.count
+        warnCount = checks.filter { $0.status == .warn }.count
+        failCount = checks.filter { $0.status == .fail }.count
     }
 }

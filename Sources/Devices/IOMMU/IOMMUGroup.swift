@@ -143,16 +143,3 @@ struct GroupBuilder {
         return String(text.prefix(text.count - 2))
     }
 }
-
-// The JSON contract spells absent values as `null` so scripts can rely on every key; synthesized Codable
-// would leave nil keys out.
-
-extension IOMMUGroup.Blocker {
-    /// Encodes every field, nil as `null`.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(address, forKey: .address)
-        try c.encode(driver, forKey: .driver)
-        try c.encode(reason, forKey: .reason)
-    }
-}

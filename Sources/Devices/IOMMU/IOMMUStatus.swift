@@ -119,21 +119,3 @@ extension Substring {
     /// The text without surrounding white space.
     func trimmingCharacters() -> String { String(self).trimmingWhitespace() }
 }
-
-// The JSON contract spells absent values as `null` so scripts can rely on every key; synthesized Codable
-// would leave nil keys out.
-
-extension IOMMUStatus {
-    /// Encodes every field, nil as `null`.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(advice, forKey: .advice)
-        try c.encode(commandLineArguments, forKey: .commandLineArguments)
-        try c.encode(cpuVendor, forKey: .cpuVendor)
-        try c.encode(enabled, forKey: .enabled)
-        try c.encode(firmwareTable, forKey: .firmwareTable)
-        try c.encode(groupCount, forKey: .groupCount)
-        try c.encode(isVirtualMachine, forKey: .isVirtualMachine)
-        try c.encode(units, forKey: .units)
-    }
-}

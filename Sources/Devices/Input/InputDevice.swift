@@ -38,29 +38,6 @@ public struct InputDevice: Sendable, Codable, Hashable {
     public var notes: [String]
     /// Where the capabilities were read: `libevdev` (the event node) or `sysfs` (the kernel's bitmaps).
     public var capabilitiesFrom: String
-
-    /// Encodes every field, nil as `null`, keys in ascending order.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(allowedByQEMUConf, forKey: .allowedByQEMUConf)
-        try c.encode(autoSelected, forKey: .autoSelected)
-        try c.encode(bus, forKey: .bus)
-        try c.encode(byID, forKey: .byID)
-        try c.encode(byPath, forKey: .byPath)
-        try c.encode(capabilitiesFrom, forKey: .capabilitiesFrom)
-        try c.encode(eventPath, forKey: .eventPath)
-        try c.encode(isVirtual, forKey: .isVirtual)
-        try c.encode(kinds, forKey: .kinds)
-        try c.encode(name, forKey: .name)
-        try c.encode(notes, forKey: .notes)
-        try c.encode(phys, forKey: .phys)
-        try c.encode(physicalDevice, forKey: .physicalDevice)
-        try c.encode(productID, forKey: .productID)
-        try c.encode(stablePath, forKey: .stablePath)
-        try c.encode(udevKinds, forKey: .udevKinds)
-        try c.encode(uniq, forKey: .uniq)
-        try c.encode(vendorID, forKey: .vendorID)
-    }
 }
 
 /// One event node as a source reads it, before links, grouping and selection are worked out.

@@ -86,16 +86,4 @@ public struct DomainSummary: Sendable, Codable, Hashable {
         if domain.child("os")?.child("smbios")?.attribute("mode") == "sysinfo" { tuning.append(.smbios) }
         self.tuning = tuning
     }
-
-    /// Encodes every field, keys in ascending order.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(evdev, forKey: .evdev)
-        try c.encode(hostdevs, forKey: .hostdevs)
-        try c.encode(isActive, forKey: .isActive)
-        try c.encode(managedByVfioctl, forKey: .managedByVfioctl)
-        try c.encode(name, forKey: .name)
-        try c.encode(sharedMemory, forKey: .sharedMemory)
-        try c.encode(tuning, forKey: .tuning)
-    }
 }

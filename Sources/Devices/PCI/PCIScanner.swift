@@ -101,31 +101,33 @@ struct PCIScanner: Sendable {
     }
 
     /// Reads one function; nil (with a warning) when it disappeared or its identity is unreadable.
+    ///
+    /// The device's folder is opened once and every attribute read relative to it (see `OpenFolder`).
     func read(_ address: PCIAddress, library: PCILibrary, warnings: inout [String]) throws -> PCIDevice? {
-        let dir = files.path(HostPaths.pciDevices.appending(address.description))
+        let entry = files.path(HostPaths.pciDevices.appending(address.description))
+        guard let dir = try files.openFolder(entry) else {
+            warnings.append(
+                files.entryExists(entry)
+                    ? "skipping \(address): \(entry) is a dangling link (the device disappeared during the scan)"
+                    : "skipping \(address): \(entry) is missing (the device disappeared during the scan?)")
+            return nil
+        }
         func required(_ name: String, bits: Int) throws -> UInt32? {
-            let path = dir.appending(name)
-            guard let text = try files.readText(path) else {
-                if !files.exists(dir) {
-                    warnings.append(
-                        "skipping \(address): \(dir) is a dangling link (the device disappeared during the scan)")
-                } else {
-                    warnings.append(
-                        "skipping \(address): \(path) is missing (the device disappeared during the scan?)")
-                }
+            guard let text = try dir.readText(name) else {
+                warnings.append(
+                    "skipping \(address): \(dir.path(name)) is missing (the device disappeared during the scan?)")
                 return nil
             }
             guard let value = parseHex(text, bits: bits) else {
-                warnings.append("skipping \(address): \(path) holds \"\(text.prefix(40))\", not a hex value")
+                warnings.append("skipping \(address): \(dir.path(name)) holds \"\(text.prefix(40))\", not a hex value")
                 return nil
             }
             return value
         }
         func optionalHex(_ name: String, bits: Int) throws -> UInt32? {
-            let path = dir.appending(name)
-            guard let text = try files.readText(path) else { return nil }
+            guard let text = try dir.readText(name) else { return nil }
             guard let value = parseHex(text, bits: bits) else {
-                warnings.append("\(address): ignoring \(path): \"\(text.prefix(40))\" is not a hex value")
+                warnings.append("\(address): ignoring \(dir.path(name)): \"\(text.prefix(40))\" is not a hex value")
                 return nil
             }
             return value
@@ -137,12 +139,11 @@ struct PCIScanner: Sendable {
         let pciClass = PCIClass(rawValue: classCode)
 
         var config: ConfigSpace?
-        let configPath = dir.appending("config")
         do {
-            guard let bytes = try files.read(configPath) else {
+            guard let bytes = try dir.readAttribute("config") else {
                 throw DevicesError(
                     code: .notFound,
-                    message: "cannot read the configuration space of \(address): \(configPath) is missing")
+                    message: "cannot read the configuration space of \(address): \(dir.path("config")) is missing")
             }
             config = try library.configSpace(of: address, bytes: bytes)
         } catch let error as DevicesError {
@@ -161,23 +162,25 @@ struct PCIScanner: Sendable {
         }
 
         var iommuGroup: Int?
-        if let group = files.linkName(dir.appending("iommu_group")) {
+        if let group = dir.linkName("iommu_group") {
             if let id = Int(group) {
                 iommuGroup = id
             } else {
-                warnings.append("\(address): ignoring \(dir.appending("iommu_group")) → \(group): not a group number")
+                warnings.append("\(address): ignoring \(dir.path("iommu_group")) → \(group): not a group number")
             }
         }
         var numaNode: Int?
-        if let text = try files.readText(dir.appending("numa_node")), let node = Int(text), node >= 0 {
+        if let text = try dir.readText("numa_node"), let node = Int(text), node >= 0 {
             numaNode = node
         }
-        let override = try files.readText(dir.appending("driver_override"))
-        let resetMethods = try files.readText(dir.appending("reset_method"))?.split(separator: " ").map(String.init)
+        let override = try dir.readText("driver_override")
+        let resetMethods = try dir.readText("reset_method")?.split(separator: " ").map(String.init)
         // `reset_method` (5.15+) is visible exactly when `reset` is; older kernels have only `reset`.
-        let hasReset = resetMethods.map { !$0.isEmpty } ?? files.entryExists(dir.appending("reset"))
+        let hasReset = resetMethods.map { !$0.isEmpty } ?? dir.entryExists("reset")
         // The kernel creates `boot_vga` only for VGA-class devices.
-        let isBootVGA = pciClass.isDisplay ? try files.readText(dir.appending("boot_vga")) == "1" : false
+        let isBootVGA = pciClass.isDisplay ? try dir.readText("boot_vga") == "1" : false
+        let driver = dir.linkName("driver")
+        let hasROM = dir.entryExists("rom")
 
         let v = UInt16(vendor)
         let d = UInt16(device)
@@ -194,7 +197,7 @@ struct PCIScanner: Sendable {
             vendorName: nil,
             deviceName: nil,
             subsystemName: nil,
-            driver: files.linkName(dir.appending("driver")),
+            driver: driver,
             driverOverride: override == "(null)" || override?.isEmpty == true ? nil : override,
             iommuGroup: iommuGroup,
             isBridge: space.headerType == 1 || space.headerType == 2,
@@ -210,11 +213,11 @@ struct PCIScanner: Sendable {
             hasACS: space.hasACS,
             acsControl: space.acsControl.map { "0x" + hex($0, width: 4) },
             pcieType: space.pcieType.map(PCIScanner.pcieTypeName),
-            hasROM: files.entryExists(dir.appending("rom")),
+            hasROM: hasROM,
             vendorResetFamily: ResetQuirks.vendorResetFamily(vendor: v, device: d)?.name,
             isConfigComplete: config?.isExtendedReadable ?? false,
-            sharing: try SharingReader(files: files).read(dir, warnings: &warnings),
-            bars: try PCIBAR.read(directory: dir, files: files)
+            sharing: try SharingReader(files: files).read(dir.path, warnings: &warnings),
+            bars: try PCIBAR.read(directory: dir.path, files: files)
         )
     }
 

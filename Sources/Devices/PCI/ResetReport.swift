@@ -21,20 +21,6 @@ public struct ResetReport: Sendable, Codable, Hashable {
     /// What it means, one line each.
     public var summary: [String]
 
-    /// Encodes every field, nil as `null`, keys in ascending order.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(afFLR, forKey: .afFLR)
-        try c.encode(busReset, forKey: .busReset)
-        try c.encode(flr, forKey: .flr)
-        try c.encode(flrDisabledByQuirk, forKey: .flrDisabledByQuirk)
-        try c.encode(methods, forKey: .methods)
-        try c.encode(pmReset, forKey: .pmReset)
-        try c.encode(summary, forKey: .summary)
-        try c.encode(vendorResetFamily, forKey: .vendorResetFamily)
-        try c.encode(vendorResetRule, forKey: .vendorResetRule)
-    }
-
     /// The report for `device`, given the other functions on its bus and the running kernel.
     init(device: PCIDevice, busSiblings: Int, functionsInSlot: Int, kernel: KernelVersion?) {
         let quirk = ResetQuirks.hasNoFLRQuirk(vendor: device.vendor, device: device.device)

@@ -187,37 +187,3 @@ struct GPUAnalyzer {
         return GPU.Shareable(virtualFunctions: vfs, mdevInstances: mdevs, vgpuTypes: vgpuTypes)
     }
 }
-
-// The JSON contract spells absent values as `null` so scripts can rely on every key; synthesized Codable
-// would leave nil keys out.
-
-extension GPU {
-    /// Encodes every field, nil as `null`.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(address, forKey: .address)
-        try c.encode(companions, forKey: .companions)
-        try c.encode(driver, forKey: .driver)
-        try c.encode(functions, forKey: .functions)
-        try c.encode(iommuGroup, forKey: .iommuGroup)
-        try c.encode(isBootVGA, forKey: .isBootVGA)
-        try c.encode(isIntegrated, forKey: .isIntegrated)
-        try c.encode(name, forKey: .name)
-        try c.encode(reasons, forKey: .reasons)
-        try c.encode(reset, forKey: .reset)
-        try c.encode(intel, forKey: .intel)
-        try c.encode(shareable, forKey: .shareable)
-        try c.encode(status, forKey: .status)
-        try c.encode(vendor, forKey: .vendor)
-    }
-}
-
-extension GPU.Companion {
-    /// Encodes every field, nil as `null`.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(address, forKey: .address)
-        try c.encode(driver, forKey: .driver)
-        try c.encode(role, forKey: .role)
-    }
-}

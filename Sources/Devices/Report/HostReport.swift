@@ -70,20 +70,3 @@ public struct HostReport: Sendable, Codable, Hashable {
         return found[0]
     }
 }
-
-// The JSON contract spells absent values as `null` so scripts can rely on every key; synthesized Codable
-// would leave nil keys out.
-
-extension HostReport {
-    /// Encodes every field, nil as `null`.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(devices, forKey: .devices)
-        try c.encode(gpus, forKey: .gpus)
-        try c.encode(groups, forKey: .groups)
-        try c.encode(iommu, forKey: .iommu)
-        try c.encode(kernelRelease, forKey: .kernelRelease)
-        try c.encode(viabilityRule, forKey: .viabilityRule)
-        try c.encode(warnings, forKey: .warnings)
-    }
-}

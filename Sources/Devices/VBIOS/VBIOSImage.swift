@@ -24,23 +24,6 @@ public struct VBIOSImage: Sendable, Codable, Hashable {
     public var efiSubsystem: Int?
     /// For EFI images: whether the image is compressed.
     public var efiCompressed: Bool?
-
-    /// Encodes every field, nil as `null`, keys in ascending order.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(checksumOK, forKey: .checksumOK)
-        try c.encode(classCode, forKey: .classCode)
-        try c.encode(codeType, forKey: .codeType)
-        try c.encode(deviceID, forKey: .deviceID)
-        try c.encode(deviceList, forKey: .deviceList)
-        try c.encode(efiCompressed, forKey: .efiCompressed)
-        try c.encode(efiMachine, forKey: .efiMachine)
-        try c.encode(efiSubsystem, forKey: .efiSubsystem)
-        try c.encode(isLast, forKey: .isLast)
-        try c.encode(length, forKey: .length)
-        try c.encode(offset, forKey: .offset)
-        try c.encode(vendorID, forKey: .vendorID)
-    }
 }
 
 /// The verdict on a ROM file: its images as the kernel walks them, and what is wrong with it.
@@ -64,18 +47,4 @@ public struct VBIOSCheck: Sendable, Codable, Hashable {
     public var isUEFICapable: Bool
     /// With a device: whether the ROM's IDs match it; nil without one.
     public var matchesDevice: Bool?
-
-    /// Encodes every field, nil as `null`, keys in ascending order.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(images, forKey: .images)
-        try c.encode(isUEFICapable, forKey: .isUEFICapable)
-        try c.encode(matchesDevice, forKey: .matchesDevice)
-        try c.encode(nvflashHeader, forKey: .nvflashHeader)
-        try c.encode(problems, forKey: .problems)
-        try c.encode(romOffset, forKey: .romOffset)
-        try c.encode(size, forKey: .size)
-        try c.encode(trailingBytes, forKey: .trailingBytes)
-        try c.encode(valid, forKey: .valid)
-    }
 }
