@@ -37,7 +37,7 @@ import Testing
         #expect(notSRIOV.stderr.contains("0000:01:00.0 has no SR-IOV capability"))
         let garbage = try vfioctl(["sriov", "nonsense", "--vfs", "1", "--sysroot", fake.root])
         #expect(garbage.status == 64)
-        #expect(garbage.stderr.contains("'nonsense' is not a PCI address"))
+        #expect(garbage.stderr.contains("'nonsense' is not a device: use an address"))
         #expect(
             try String(contentsOfFile: fake.path("/sys/bus/pci/devices/0000:05:00.0/sriov_numvfs"), encoding: .utf8)
                 == "0\n")

@@ -47,7 +47,8 @@ extension Host {
             let report = try report()
             guard let device = report.device(at: parent) else {
                 throw DevicesError(
-                    code: .notFound, message: "no PCI device \(parent): `vfioctl list` shows the devices of this host")
+                    code: .notFound, message: "no PCI device \(parent) on this host",
+                    object: .target(parent.description))
             }
             let types = device.sharing?.mdevTypes ?? []
             guard let found = types.first(where: { $0.id == type }) else {

@@ -50,7 +50,7 @@ extension Host {
         let report = try report()
         guard let device = report.device(at: address) else {
             throw DevicesError(
-                code: .notFound, message: "no PCI device \(address): `vfioctl list` shows the devices of this host")
+                code: .notFound, message: "no PCI device \(address) on this host", object: .target(address.description))
         }
         guard let sriov = device.sharing?.sriov else {
             if let pf = device.sharing?.physicalFunction {

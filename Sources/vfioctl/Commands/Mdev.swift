@@ -18,7 +18,9 @@ extension VFIOCtl {
 
             @OptionGroup var global: GlobalOptions
 
-            @Argument(help: ArgumentHelp("The parent: 0000:00:02.0 or 00:02.0.", valueName: "address"))
+            @Argument(
+                help: ArgumentHelp("The parent: an address, vendor:device or gpu:N.", valueName: "target"),
+                completion: .custom(completeTargets))
             var address: String
 
             @Argument(help: ArgumentHelp("The type ID, as `vfioctl show` lists it.", valueName: "type"))
@@ -28,9 +30,8 @@ extension VFIOCtl {
             var uuid: String?
 
             func validate() throws {
-                guard PCIAddress(address) != nil else {
-                    throw ValidationError("'\(address)' is not a PCI address: use 0000:00:02.0 or 00:02.0")
-                }
+                try global.requireLocal("mdev create")
+                _ = try target(address)
                 if let uuid, !MdevUUID.isValid(uuid) {
                     throw ValidationError(
                         "'\(uuid)' is not a UUID: use 8-4-4-4-12 hex digits (4b20d080-1b54-4048-85b3-a6a62d165c01)")
@@ -39,7 +40,7 @@ extension VFIOCtl {
 
             func run() throws {
                 try reportingFailures {
-                    guard let parent = PCIAddress(address) else { return }
+                    let parent = try global.host.address(named: address)
                     let mdev = try global.host.createMdev(parent: parent, type: type, uuid: uuid)
                     if global.json { return try printJSON(mdev) }
                     print(

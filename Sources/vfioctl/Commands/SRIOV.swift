@@ -21,7 +21,9 @@ extension VFIOCtl {
 
         @OptionGroup var global: GlobalOptions
 
-        @Argument(help: ArgumentHelp("The physical function: 0000:03:00.0 or 03:00.0.", valueName: "address"))
+        @Argument(
+            help: ArgumentHelp("The physical function: an address, vendor:device or gpu:N.", valueName: "target"),
+            completion: .custom(completeTargets))
         var address: String
 
         @Option(name: .long, help: ArgumentHelp("How many virtual functions (0 removes them).", valueName: "n"))
@@ -40,16 +42,15 @@ extension VFIOCtl {
         var wait: Int = 30
 
         func validate() throws {
-            guard PCIAddress(address) != nil else {
-                throw ValidationError("'\(address)' is not a PCI address: use 0000:03:00.0 or 03:00.0")
-            }
+            try global.requireLocal("sriov")
+            _ = try target(address)
             guard vfs >= 0 else { throw ValidationError("--vfs takes a count (0 or more), not \(vfs)") }
         }
 
         func run() throws {
             try reportingFailures {
-                guard let pf = PCIAddress(address) else { return }
                 let host = global.host
+                let pf = try host.address(named: address)
                 if dryRun {
                     let plan = try host.planSRIOV(pf, count: vfs, autoprobe: autoprobe)
                     try refuse(plan.refusals)
