@@ -340,6 +340,14 @@ private func program(_ name: String) -> String? {
             lookingGlass.stdout
                 == "<!-- in <devices> -->\n<shmem name='looking-glass'>\n  <model type='ivshmem-plain'/>\n  <size unit='M'>32</size>\n</shmem>\n"
         )
+        // Without a domain the guest's size is unknown: the hugepages note gives the rule, never a made-up count.
+        let hugepages = try vfioctl(["xml", "--hugepages"] + root)
+        #expect(hugepages.status == 0)
+        #expect(
+            hugepages.stdout
+                == "<!-- in <domain> -->\n<memoryBacking>\n  <hugepages/>\n  <nosharepages/>\n</memoryBacking>\n")
+        #expect(hugepages.stderr.contains("its MiB ÷ 2"))
+        #expect(!hugepages.stderr.contains("MiB need"))
         // qemu.conf already allows both devices: the fragment alone, no ACL block.
         let allowed = try vfioctl(["xml", "--evdev", "auto"] + root)
         #expect(allowed.status == 0)

@@ -557,10 +557,10 @@ extension VFIOCtl {
                 guard machine == "q35" || machine == "i440fx" else {
                     throw ValidationError("--machine takes q35 or i440fx, not '\(machine)'")
                 }
+                // No <memory>: the guest's size is not known here, so nothing is derived from one.
                 let template = """
                     <domain type='kvm'>
                       <name>guest</name>
-                      <memory unit='KiB'>16777216</memory>
                       <os>
                         <type arch='x86_64' machine='\(machine == "q35" ? "q35" : "pc")'>hvm</type>
                       </os>
@@ -574,6 +574,12 @@ extension VFIOCtl {
                 try checkGuards(request, host: global.host, force: force)
                 let change = try global.host.attach(request, to: document, source: "template", recording: false)
                 for note in change.notes { Console.note("note: \(note)") }
+                if request.tuning.hugepages {
+                    Console.note(
+                        "note: reserve the guest's memory in 2 MiB hugepages before it starts (its MiB ÷ 2 in "
+                            + "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages); `vfioctl attach --hugepages` on "
+                            + "the domain says how many")
+                }
                 print(Sections.added(old: document.bytes, new: change.bytes), terminator: "")
                 if let block = change.qemuConf {
                     print("\n<!-- /etc/libvirt/qemu.conf -->\n" + block)
