@@ -86,3 +86,17 @@ import Testing
         #expect(report.iommu.advice[0].contains("security risk"))
     }
 }
+
+@Suite struct KernelCommandLineTests {
+    @Test("the command line splits as the kernel splits it: spaces, tabs, a newline, a quoted value kept whole")
+    func words() {
+        let line = KernelCommandLine(
+            "BOOT_IMAGE=/vmlinuz root=UUID=1 ro\tquiet  intel_iommu=on dyndbg=\"file x.c +p\"\n")
+        #expect(
+            line.words == ["BOOT_IMAGE=/vmlinuz", "root=UUID=1", "ro", "quiet", "intel_iommu=on", "dyndbg=file x.c +p"])
+        #expect(line.contains("intel_iommu=on"))
+        #expect(!line.contains("x.c"))
+        #expect(IOMMUInspector.relevantArguments(line) == ["intel_iommu=on"])
+        #expect(KernelCommandLine("").words.isEmpty)
+    }
+}

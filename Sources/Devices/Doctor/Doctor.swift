@@ -139,8 +139,7 @@ struct Doctor {
         }
         let unsafe = try files.readText(
             files.path(HostPaths.modules.appending("vfio_iommu_type1/parameters/allow_unsafe_interrupts")))
-        let cmdline = try files.readText(files.path(HostPaths.kernelCmdline)) ?? ""
-        let arguments = cmdline.split(separator: " ").map(String.init)
+        let arguments = try KernelCommandLine.read(files).words
         let disabledBy = arguments.filter { $0 == "nointremap" || $0 == "intremap=off" }
         let supported = try intelRemappingSupported()
         var details: [String] = []
@@ -181,7 +180,7 @@ struct Doctor {
 
     func commandLine() throws -> Check {
         let title = "Kernel command line"
-        let cmdline = try files.readText(files.path(HostPaths.kernelCmdline)) ?? ""
+        let cmdline = try KernelCommandLine.read(files)
         let arguments = report.iommu.commandLineArguments
         let shown = arguments.isEmpty ? "no IOMMU or vfio options" : arguments.joined(separator: " ")
         var problems: [String] = []
@@ -207,13 +206,12 @@ struct Doctor {
             status = max(status, .warn)
             problems.append("pcie_acs_override splits groups the hardware does not isolate (a security risk)")
         }
-        let words = cmdline.split(separator: " ").map(String.init)
-        if words.contains("nointremap") || words.contains("intremap=off") {
+        if cmdline.contains("nointremap") || cmdline.contains("intremap=off") {
             status = max(status, .warn)
             problems.append("interrupt remapping is turned off")
             fixes.append("remove nointremap / intremap=off")
         }
-        if cmdline.isEmpty {
+        if cmdline.words.isEmpty {
             status = max(status, .warn)
             problems.append("\(HostPaths.kernelCmdline) is missing or empty")
         }

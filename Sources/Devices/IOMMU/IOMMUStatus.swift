@@ -25,8 +25,8 @@ struct IOMMUInspector {
     let files: HostFiles
 
     /// The arguments on the kernel command line that matter for the IOMMU and vfio.
-    static func relevantArguments(_ cmdline: String) -> [String] {
-        cmdline.split(separator: " ").map(String.init).filter { argument in
+    static func relevantArguments(_ cmdline: KernelCommandLine) -> [String] {
+        cmdline.words.filter { argument in
             let key = argument.split(separator: "=", maxSplits: 1).first.map(String.init) ?? argument
             return [
                 "intel_iommu", "amd_iommu", "iommu", "vfio-pci.ids", "vfio_pci.ids", "pcie_acs_override",
@@ -42,8 +42,7 @@ struct IOMMUInspector {
         let cpu = try CPUInfo(files: files)
         let cpuVendor = cpu.vendor
         let isVirtualMachine = cpu.isVirtualMachine
-        let cmdline = try files.readText(files.path(HostPaths.kernelCmdline)) ?? ""
-        let arguments = Self.relevantArguments(cmdline)
+        let arguments = Self.relevantArguments(try KernelCommandLine.read(files))
         let tables = try files.list(files.path(HostPaths.acpiTables)) ?? []
         let firmwareTable = tables.first { $0.hasPrefix("DMAR") || $0.hasPrefix("IVRS") }.map { String($0.prefix(4)) }
         let units = try files.list(files.path(HostPaths.iommuClass)) ?? []
