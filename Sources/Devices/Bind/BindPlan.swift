@@ -66,7 +66,7 @@ public struct SysfsStep: Sendable, Hashable, Codable, CustomStringConvertible {
     public var kind: Kind
 
     /// The kinds of step.
-    public enum Kind: String, Sendable, Hashable, Codable {
+    public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
         /// Write `value` to the attribute `target`.
         case write
         /// Load the module `target`.

@@ -12,7 +12,7 @@ public struct FunctionOutcome: Sendable, Hashable, Codable {
     public var result: Result
 
     /// What happened to a function.
-    public enum Result: String, Sendable, Hashable, Codable {
+    public enum Result: String, Sendable, Hashable, Codable, CaseIterable {
         /// Now on vfio-pci.
         case bound
         /// It was on vfio-pci already.

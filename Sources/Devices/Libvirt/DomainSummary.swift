@@ -30,7 +30,7 @@ public struct DomainSummary: Sendable, Codable, Hashable {
     }
 
     /// The tuning a definition carries.
-    public enum Tuning: String, Sendable, Codable, Hashable {
+    public enum Tuning: String, Sendable, Codable, Hashable, CaseIterable {
         case hugepages, pinning, hyperv
         case kvmHidden = "kvm-hidden"
         case smbios

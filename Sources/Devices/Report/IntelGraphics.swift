@@ -4,7 +4,7 @@ import SystemPackage
 /// whole-GPU passthrough (GVT-d).
 public struct IntelGraphics: Sendable, Codable, Hashable {
     /// Which driver family the device is on, or which is loaded when it is on none.
-    public enum Driver: String, Sendable, Codable, Hashable {
+    public enum Driver: String, Sendable, Codable, Hashable, CaseIterable {
         /// The i915 driver (SR-IOV needs GuC submission, `enable_guc=3`, and `max_vfs`).
         case i915
         /// The xe driver (Xe2 and later; SR-IOV without extra options on Linux 6.12+).
