@@ -13,7 +13,7 @@ udev_kinds() {  # the ID_INPUT_* kinds udev set to 1, lowercase, sorted, space-s
         | sed -nE 's/^ID_INPUT_(KEYBOARD|MOUSE|TOUCHPAD|TABLET|TOUCHSCREEN|JOYSTICK|KEY|SWITCH)=1$/\1/p' \
         | tr 'A-Z' 'a-z' | sort | tr '\n' ' ' | sed 's/ $//'
 }
-field() { jq -r --arg n "$2" --arg f "$3" '.[] | select(.eventPath == $n) | .[$f] // "null" | if type == "array" then sort | join(" ") else tostring end' "$1"; }
+field() { jq -r --arg n "$2" --arg f "$3" '.devices[] | select(.eventPath == $n) | .[$f] // "null" | if type == "array" then sort | join(" ") else tostring end' "$1"; }
 by_id_kbd=$(ls -d /dev/input/by-id/usb-*-event-kbd | head -n1)
 by_id_mouse=$(ls -d /dev/input/by-id/usb-*-event-mouse | head -n1)
 
@@ -23,12 +23,12 @@ judge() {
     label=$2
     same "$label: every event node in /dev/input is listed, once" \
         "$(ls /dev/input | grep '^event' | sort | sed 's|^|/dev/input/|' | tr '\n' ' ')" \
-        "$(jq -r '.[].eventPath' "$json" | sort | tr '\n' ' ')"
+        "$(jq -r '.devices[].eventPath' "$json" | sort | tr '\n' ' ')"
     kinds="" ids="" buses="" links="" physical=""
     for node in /dev/input/event*; do
         # Keyboards and mice are what udev's input_id says.
         udev=$(udev_kinds "$node" | tr ' ' '\n' | grep -xE 'keyboard|mouse' | tr '\n' ' ' | sed 's/ $//')
-        ours=$(jq -r --arg n "$node" '.[] | select(.eventPath == $n) | [.kinds[] | select(. == "keyboard" or . == "mouse")] | sort | join(" ")' "$json")
+        ours=$(jq -r --arg n "$node" '.devices[] | select(.eventPath == $n) | [.kinds[] | select(. == "keyboard" or . == "mouse")] | sort | join(" ")' "$json")
         [ "$udev" = "$ours" ] || kinds="$kinds $node vfioctl='$ours' udev='$udev';"
         # Name and IDs are the kernel's (/sys/class/input/eventN/device).
         d=$(sysdev "$node")
@@ -63,13 +63,13 @@ judge() {
     same "$label: every physical device holds its node and sits under the PCI function of udev's ID_PATH" "" "$physical"
     same "$label: auto takes exactly the nodes of udev's by-id -event-kbd and -event-mouse links" \
         "$(printf '%s\n%s\n' "$(readlink -f "$by_id_kbd")" "$(readlink -f "$by_id_mouse")" | sort | tr '\n' ' ')" \
-        "$(jq -r '.[] | select(.autoSelected) | .eventPath' "$json" | sort | tr '\n' ' ')"
+        "$(jq -r '.devices[] | select(.autoSelected) | .eventPath' "$json" | sort | tr '\n' ' ')"
 }
 
 json=/tmp/input.json
 vfioctl input list --json > "$json" 2>/tmp/input.err
 same "vfioctl input list --json exits 0 with nothing on stderr (every event node opened)" "0|" "$?|$(cat /tmp/input.err)"
-same "libevdev read every node" "libevdev" "$(jq -r '[.[].capabilitiesFrom] | unique | join(",")' $json)"
+same "libevdev read every node" "libevdev" "$(jq -r '[.devices[].capabilitiesFrom] | unique | join(",")' $json)"
 disagree=""
 for node in /dev/input/event*; do
     [ "$(udev_kinds "$node")" = "$(field "$json" "$node" udevKinds)" ] \
@@ -90,6 +90,6 @@ mkdir -p /tmp/root/sys /tmp/root/dev /tmp/root/etc /tmp/root/proc
 mount -o bind /sys /tmp/root/sys && mount -o bind /dev /tmp/root/dev
 vfioctl input list --json --sysroot /tmp/root > /tmp/input-sysfs.json 2>/tmp/input-sysfs.err
 same "input list --sysroot exits 0 with nothing on stderr" "0|" "$?|$(cat /tmp/input-sysfs.err)"
-same "the sysfs reader read the kernel's bitmaps" sysfs "$(jq -r '[.[].capabilitiesFrom] | unique | join(",")' /tmp/input-sysfs.json)"
+same "the sysfs reader read the kernel's bitmaps" sysfs "$(jq -r '[.devices[].capabilitiesFrom] | unique | join(",")' /tmp/input-sysfs.json)"
 judge /tmp/input-sysfs.json "sysfs"
 umount /tmp/root/sys /tmp/root/dev

@@ -51,7 +51,7 @@ fi
 # Bad input on the real host.
 vfioctl vbios dump 0000:00:1f.7 -o /tmp/none.rom > /dev/null 2> /tmp/none.err
 same "dumping a device that does not exist exits 66" 66 "$?"
-check "and says so" grep -q "no PCI device 0000:00:1f.7" /tmp/none.err
+check "and says so" grep -q "no PCI device matches 0000:00:1f.7" /tmp/none.err
 kbd=$(find_device 0x1af4:0x1052)
 vfioctl vbios dump "$kbd" > /dev/null 2> /tmp/norom.err
 same "dumping a device without a ROM BAR exits 66" 66 "$?"

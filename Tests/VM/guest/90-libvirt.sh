@@ -259,9 +259,9 @@ if until_true 120 test -e /mnt/exchange/domains.status; then
         "0|" "$(cat /mnt/exchange/domains.status)|$(cat /mnt/exchange/domains.err)"
     same "it lists the daemon's guests, g running, as virsh here does" \
         "$(vsh list --all --name | grep . | sort | paste -sd' ') running" \
-        "$(jq -r '[.[].name] | sort | join(" ")' /mnt/exchange/domains.out) $(jq -r '.[] | select(.name == "g") | if .isActive then "running" else "shut off" end' /mnt/exchange/domains.out)"
+        "$(jq -r '[.domains[].name] | sort | join(" ")' /mnt/exchange/domains.out) $(jq -r '.domains[] | select(.name == "g") | if .isActive then "running" else "shut off" end' /mnt/exchange/domains.out)"
     same "it sees the hostdev libvirt has for g" "$std" \
-        "$(jq -r '.[] | select(.name == "g") | .hostdevs | join(" ")' /mnt/exchange/domains.out)"
+        "$(jq -r '.domains[] | select(.name == "g") | .hostdevs | join(" ")' /mnt/exchange/domains.out)"
 else
     not_ok "the host answered the domains request within 120 s"
     not_ok "it lists the daemon's guests (no answer)"
