@@ -102,6 +102,29 @@ private let nvidiaHidden =
         }
     }
 
+    @Test("hostdev-missing: a card swapped at the address vfioctl attached fails with both IDs; the same card is OK")
+    func hostdevChanged() throws {
+        let fake = try FakeHost.guestHost()
+        var request = GuestRequest()
+        request.hostdevs = [try #require(BindTarget("0000:02:00.0"))]
+        let attached = try fake.host.attach(request, to: try domain(), source: "test")
+        let document = try XMLDocument(bytes: attached.bytes, source: "test")
+        #expect(String(decoding: attached.bytes, as: UTF8.self).contains("ids='1002:67df'"))
+        let same = try fake.host.diagnose(guest: document)
+        #expect(try only(same, .hostdevMissing).status == .ok)
+        // Another card in that slot: same address, other IDs.
+        try fake.write("/sys/bus/pci/devices/0000:02:00.0/device", "0x73bf\n")
+        let swapped = try only(try fake.host.diagnose(guest: document), .hostdevMissing)
+        #expect(swapped.status == .fail)
+        #expect(swapped.device == PCIAddress("0000:02:00.0"))
+        #expect(swapped.message.contains("was 1002:67df when vfioctl attached it"), "\(swapped.message)")
+        #expect(swapped.message.contains("1002:73bf"), "\(swapped.message)")
+        #expect(swapped.fix != nil)
+        // A hostdev written by hand has no record: its IDs are not judged.
+        let byHand = try fake.host.diagnose(guest: try domain(hostdev("0000:02:00.0", slot: 6)))
+        #expect(try only(byHand, .hostdevMissing).status == .ok)
+    }
+
     @Test("group: the chipset's group is not viable; half a card on host drivers is not either; the whole card is")
     func group() throws {
         let fake = try FakeHost.guestHost()

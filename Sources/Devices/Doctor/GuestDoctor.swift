@@ -80,12 +80,18 @@ struct GuestDoctor {
     let resolution: (width: Int, height: Int)?
     let side: Side
     let hostdevs: [DomainHostdev]
+    /// The `vendor:device` of each hostdev vfioctl added, as the host had it then (from the ownership record).
+    let recordedIDs: [PCIAddress: String]
 
     init(domain: XMLElement, resolution: (width: Int, height: Int)?, side: Side) {
         self.domain = domain
         self.resolution = resolution
         self.side = side
         hostdevs = DomainHostdev.all(in: domain)
+        let record = domain.children.first { $0.name == "metadata" && $0.namespace == nil }?.children.first {
+            $0.name == "ownership" && $0.namespace == DomainOwnership.namespace
+        }
+        recordedIDs = record.map(DomainOwnership.init)?.recordedIDs ?? [:]
     }
 
     static let qemuNamespace = "http://libvirt.org/schemas/domain/qemu/1.0"
@@ -151,6 +157,13 @@ struct GuestDoctor {
                 "hostdev \(hostdev.source) (line \(hostdev.element.line)) is not on this host: the hardware moved "
                     + "or changed",
                 fix: "remove the hostdev and pass the device at its new address")
+        }
+        if let recorded = recordedIDs[hostdev.source], recorded.lowercased() != device.ids.lowercased() {
+            return Check(
+                .hostdevMissing, .fail, device: hostdev.source,
+                "hostdev \(hostdev.source) (line \(hostdev.element.line)) was \(recorded) when vfioctl attached it; "
+                    + "the host now has " + name(device) + " there: the hardware changed",
+                fix: "detach the hostdev and attach the device you mean to pass at its address")
         }
         return Check(.hostdevMissing, .ok, device: hostdev.source, "on this host: " + name(device))
     }

@@ -427,7 +427,7 @@ struct DomainMerger {
             children.append(guestAddress)
             addDevice(
                 XMLFragment("hostdev", ["mode": "subsystem", "type": "pci", "managed": "yes"], children: children),
-                after: lastHostdev)
+                after: lastHostdev, ids: function.ids)
         }
         attachLargeBARs(functions)
         if display.isBootVGA {
@@ -538,7 +538,7 @@ struct DomainMerger {
                             children: [
                                 XMLFragment("address", GuestPCIAddress(device.address).attributes(guest: false))
                             ])
-                    ]), after: lastHostdev)
+                    ]), after: lastHostdev, ids: device.ids)
         }
     }
 

@@ -104,13 +104,14 @@ extension DomainMerger {
         insertDomainChild(fragment)
     }
 
-    /// Queues a device the part owns for `<devices>`.
-    mutating func addDevice(_ fragment: XMLFragment, after sibling: XMLElement?) {
+    /// Queues a device the part owns for `<devices>`; `ids` is the `vendor:device` of the host function a PCI
+    /// hostdev passes, kept in the record.
+    mutating func addDevice(_ fragment: XMLFragment, after sibling: XMLElement?, ids: String? = nil) {
         if let devices {
             noteOpening(devices)
-            record(Record(.added, path(of: devices).appending(Self.step(of: fragment))))
+            record(Record(.added, path(of: devices).appending(Self.step(of: fragment)), ids: ids))
         } else {
-            record(Record(.added, ElementPath([Step(name: "devices"), Self.step(of: fragment)])))
+            record(Record(.added, ElementPath([Step(name: "devices"), Self.step(of: fragment)]), ids: ids))
         }
         deviceInsertions.append((fragment, sibling))
     }

@@ -180,15 +180,20 @@ struct DomainOwnership: Equatable {
         var attribute: String?
         var previous: String?
         var wrote: String?
+        /// For an added PCI hostdev, the host function's `vendor:device` when it was added: a different card at
+        /// that address later is a different device.
+        var ids: String?
 
         init(
-            _ kind: Kind, _ path: ElementPath, attribute: String? = nil, previous: String? = nil, wrote: String? = nil
+            _ kind: Kind, _ path: ElementPath, attribute: String? = nil, previous: String? = nil, wrote: String? = nil,
+            ids: String? = nil
         ) {
             self.kind = kind
             self.path = path
             self.attribute = attribute
             self.previous = previous
             self.wrote = wrote
+            self.ids = ids
         }
     }
 
@@ -237,7 +242,8 @@ struct DomainOwnership: Equatable {
         case .attribute:
             guard let name = element.attribute("name") else { return nil }
             return Record(kind, path, attribute: name)
-        case .added, .container: return Record(kind, path)
+        case .added: return Record(kind, path, ids: element.attribute("ids"))
+        case .container: return Record(kind, path)
         }
     }
 
@@ -271,6 +277,20 @@ struct DomainOwnership: Equatable {
         parts.removeAll { $0.part == part }
     }
 
+    /// The `vendor:device` each added PCI hostdev had on the host when vfioctl added it, by host address.
+    var recordedIDs: [PCIAddress: String] {
+        var found: [PCIAddress: String] = [:]
+        for part in parts {
+            for record in part.records where record.kind == .added {
+                guard let ids = record.ids, let last = record.path.steps.last, last.name == "hostdev",
+                    last.key == "pci", let address = last.value.flatMap(PCIAddress.init)
+                else { continue }
+                found[address] = ids
+            }
+        }
+        return found
+    }
+
     /// The part whose `added` record covers `path` (the element or one around it), if any.
     func adder(of path: ElementPath) -> GuestPart? {
         parts.first { part in part.records.contains { $0.kind == .added && path.isWithin($0.path) } }?.part
@@ -294,7 +314,10 @@ struct DomainOwnership: Equatable {
         func fragment(_ record: Record) -> XMLFragment {
             XMLFragment(
                 "vfioctl:" + record.kind.rawValue,
-                ["path": record.path.description, "name": record.attribute, "wrote": record.wrote],
+                [
+                    "path": record.path.description, "name": record.attribute, "wrote": record.wrote,
+                    "ids": record.ids,
+                ],
                 text: record.previous)
         }
         var children = parts.map { part in
