@@ -1,12 +1,13 @@
-# vfioctl: build, test and install. `make install PREFIX=/usr/local` installs the binary, its shell
-# completions and man pages.
+# vfioctl: build, test and install. `make install PREFIX=/usr/local` installs the binary, its manual page and its
+# shell completions; `make dist` makes an archive that installs them on a host without Swift.
 PREFIX ?= /usr/local
 DESTDIR ?=
 SWIFT ?= swift
 BIN := .build/release/vfioctl
-GEN := .build/generated
+VERSION := $(shell sed -n 's/.*static let version = "\(.*\)"/\1/p' Sources/vfioctl/VFIOCtl.swift)
+DIST := .build/vfioctl-$(VERSION)-$(shell uname -m)
 
-.PHONY: all build test list install uninstall completions man bench clean
+.PHONY: all build test list install uninstall dist bench clean
 
 all: build
 
@@ -19,32 +20,21 @@ list: build
 test:
 	scripts/test
 
-completions: build
-	mkdir -p $(GEN)/completions
-	$(BIN) --generate-completion-script bash > $(GEN)/completions/vfioctl.bash
-	$(BIN) --generate-completion-script zsh > $(GEN)/completions/_vfioctl
-	$(BIN) --generate-completion-script fish > $(GEN)/completions/vfioctl.fish
-
-man:
-	rm -rf $(GEN)/man && mkdir -p $(GEN)/man
-	$(SWIFT) package --allow-writing-to-package-directory generate-manual --multi-page \
-		--configuration debug --authors "vfioctl developers" --output-directory $(GEN)/man
-
-install: build completions man
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-		$(DESTDIR)$(PREFIX)/share/bash-completion/completions \
-		$(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
-	install -m 0755 -s $(BIN) $(DESTDIR)$(PREFIX)/bin/vfioctl
-	install -m 0644 $(GEN)/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
-	install -m 0644 $(GEN)/completions/vfioctl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/vfioctl
-	install -m 0644 $(GEN)/completions/_vfioctl $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_vfioctl
-	install -m 0644 $(GEN)/completions/vfioctl.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/vfioctl.fish
+# The binary writes its manual page and completions itself (scripts/install), so installing needs no Swift.
+install: build
+	scripts/install --prefix $(PREFIX) $(if $(DESTDIR),--destdir $(DESTDIR)) --binary $(BIN)
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/vfioctl $(DESTDIR)$(PREFIX)/share/man/man1/vfioctl*.1 \
-		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/vfioctl \
-		$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_vfioctl \
-		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/vfioctl.fish
+	scripts/install --prefix $(PREFIX) $(if $(DESTDIR),--destdir $(DESTDIR)) --uninstall
+
+# An archive for hosts without Swift: unpack it there and run `sudo ./install`.
+dist: build
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	install -m 0755 -s $(BIN) $(DIST)/vfioctl
+	install -m 0755 scripts/install $(DIST)/install
+	install -m 0644 README.md $(DIST)/README.md
+	tar -C .build -czf .build/$(notdir $(DIST)).tar.gz $(notdir $(DIST))
+	@echo ".build/$(notdir $(DIST)).tar.gz"
 
 bench: build
 	bench/list-bench

@@ -4,6 +4,8 @@ import Devices
 @main
 struct VFIOCtl: ParsableCommand {
     static let version = "0.1.0"
+    /// The date the manual page carries: the version's.
+    static let versionDate = "December 3, 2026"
 
     static let configuration = CommandConfiguration(
         commandName: "vfioctl",
@@ -41,6 +43,14 @@ struct VFIOCtl: ParsableCommand {
         }
         if arguments.first == "--version" || arguments.first == "-V" {
             VersionReport.print()
+            return
+        }
+        if arguments == ["--generate-manual"] {
+            do {
+                print(try Manual.page(for: Self.self, version: version, date: versionDate), terminator: "")
+            } catch {
+                Console.fail(code: "internal", message: "the manual page: \(error)", status: 70)
+            }
             return
         }
         // attach and detach validate against libvirt's schema; compiling it overlaps with everything before.
