@@ -77,6 +77,96 @@ private func program(_ name: String) -> String? {
         }
     }
 
+    @Test("xml's blocks pasted where their comments say into each domain give one libvirt accepts and defines")
+    func sectionsPaste() throws {
+        let validate = try #require(
+            program("virt-xml-validate"), "virt-xml-validate missing: scripts/install-deps --test")
+        let virsh = try #require(program("virsh"), "virsh missing: scripts/install-deps --test")
+        let fake = try FakeHost.guestHost()
+        let root = ["--sysroot", fake.root, "--pci-ids", fake.pciIDs]
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let everything = [
+            "--gpu", "gpu:2", "--looking-glass", "--scream", "--evdev", "auto", "--tune",
+            "--override", "0000:01:00.0:x-pci-sub-vendor-id=0x1025",
+        ]
+        for (domain, machine) in [
+            ("minimal", "q35"), ("virt-manager", "q35"), ("handmade", "q35"), ("tabs", "q35"), ("tuned", "q35"),
+            ("i440fx", "i440fx"),
+        ] {
+            let sections = try vfioctl(["xml", "--machine", machine, "--force"] + everything + root)
+            #expect(sections.status == 0, "\(domain): \(sections.stderr)")
+            let original = try String(
+                contentsOf: fixtures.appendingPathComponent("domains/\(domain).xml"), encoding: .utf8)
+            let pasted = try paste(sections.stdout, into: original)
+            let output = directory.appendingPathComponent("\(domain).xml").path
+            try pasted.write(toFile: output, atomically: true, encoding: .utf8)
+            let check = try run(validate, [output, "domain"])
+            #expect(check.status == 0, "\(domain): virt-xml-validate: \(check.stdout)\(check.stderr)\n\(pasted)")
+            let name = try #require(pasted.firstMatch(of: /<name>([^<]+)<\/name>/)?.1)
+            let defined = try run(virsh, ["-q", "-c", "test:///default", "define \(output); dumpxml \(name)"])
+            #expect(defined.status == 0, "\(domain): virsh define: \(defined.stderr)\n\(pasted)")
+            #expect(defined.stdout.contains("<shmem name='looking-glass'>"), "\(domain)")
+            #expect(defined.stdout.contains("function='0x3'"), "\(domain): the GPU's fourth function")
+            #expect(defined.stdout.contains("<vcpupin vcpu='0' cpuset='2'/>"), "\(domain)")
+            // The test driver keeps no <qemu:override>: the file libvirt validated has it.
+            #expect(pasted.contains("<qemu:property name='x-pci-sub-vendor-id'"), "\(domain)")
+        }
+    }
+
+    /// Does what each block's comment says, as a person would.
+    private func paste(_ sections: String, into domain: String) throws -> String {
+        var text = domain
+        func element(_ name: String) throws -> Regex<Substring> {
+            // The element with its content, or empty: `<cpu …/>`, `<cpu …>…</cpu>` (not `<cputune>`).
+            try Regex("[ \\t]*<\(name)(?:\\s[^>]*)?(?:/>|>[\\s\\S]*?</\(name)>)\\n?")
+        }
+        func insert(_ body: String, before closing: String) throws {
+            guard let range = text.range(of: closing, options: .backwards) else {
+                // A domain without the element gets one, as a person would make it.
+                let name = closing.dropFirst(2).dropLast()
+                return try insert("<\(name)>\n" + body + "\n" + closing, before: "</domain>")
+            }
+            text.replaceSubrange(range, with: body + "\n" + closing)
+        }
+        for block in sections.components(separatedBy: "\n\n") where !block.isEmpty {
+            var lines = block.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            let comment = lines.removeFirst()
+            var body = lines.joined(separator: "\n")
+            if let added = comment.firstMatch(of: /on <domain> itself, add the attribute (.+) if it lacks it -->/)?.1 {
+                let start = try #require(text.range(of: "<domain "))
+                if !text.contains(added) { text.insert(contentsOf: String(added) + " ", at: start.upperBound) }
+            } else if let name = comment.firstMatch(of: /in <domain>, in place of its own <([a-zA-Z]+)[^>]*>/)?.1 {
+                text.replace(try element(String(name)), with: "")
+                try insert(body, before: "</domain>")
+            } else if let name = comment.firstMatch(of: /add the children to its own <([a-z:]+)>/)?.1 {
+                if text.contains("</\(name)>") {
+                    try insert(lines.dropFirst().dropLast().joined(separator: "\n"), before: "</\(name)>")
+                } else {
+                    try insert(body, before: "</domain>")
+                }
+            } else if comment.contains("in <os>, in place of its own <smbios>") {
+                text.replace(try element("smbios"), with: "")
+                try insert(body, before: "</os>")
+            } else if let match = comment.firstMatch(of: /index='(\d+)' is the bus='(0x[0-9a-f]+)'/) {
+                let used = text.matches(of: /<controller type=["']pci["'] index=["'](\d+)["']/).compactMap { Int($0.1) }
+                if used.contains(Int(match.1) ?? -1) {
+                    // Taken: the next number the domain does not use, in both places.
+                    let free = (used.max() ?? 0) + 1
+                    body = body.replacingOccurrences(of: "index='\(match.1)'", with: "index='\(free)'")
+                        .replacingOccurrences(
+                            of: "bus='\(match.2)'", with: "bus='0x" + String(format: "%02x", free) + "'")
+                }
+                try insert(body, before: "</devices>")
+            } else if let parent = comment.firstMatch(of: /<!-- in <([a-z]+)> -->/)?.1 {
+                try insert(body, before: "</\(parent)>")
+            } else {
+                Issue.record("a comment that says nowhere: \(comment)")
+            }
+        }
+        return text
+    }
+
     @Test("each option adds to the virt-manager domain what its hand-checked golden/ file says, as diff(1) sees it")
     func golden() throws {
         let diff = try #require(program("diff"), "diff missing: apt-get install diffutils")
@@ -345,13 +435,29 @@ private func program(_ name: String) -> String? {
         #expect(hugepages.status == 0)
         #expect(
             hugepages.stdout
-                == "<!-- in <domain> -->\n<memoryBacking>\n  <hugepages/>\n  <nosharepages/>\n</memoryBacking>\n")
+                == "<!-- in <domain>, in place of its own <memoryBacking> if it has one -->\n<memoryBacking>\n"
+                + "  <hugepages/>\n  <nosharepages/>\n</memoryBacking>\n")
         #expect(hugepages.stderr.contains("its MiB ÷ 2"))
+        // --json: one object, each fragment with its place; the note among the notes, nothing on stderr.
+        let json = try vfioctl(["xml", "--hugepages", "--scream", "--json"] + root)
+        #expect(json.status == 0 && json.stderr.isEmpty, "\(json.stderr)")
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json.stdout)")
+        let sections = try #require(object["sections"] as? [[String: String]])
+        #expect(
+            sections.map { $0["place"] ?? "" } == [
+                "in <domain>, in place of its own <memoryBacking> if it has one", "in <devices>",
+            ])
+        #expect(sections.last?["xml"]?.hasPrefix("<shmem name='scream-ivshmem'>\n") == true)
+        #expect((object["notes"] as? [String])?.contains { $0.contains("its MiB ÷ 2") } == true)
         #expect(!hugepages.stderr.contains("MiB need"))
         // qemu.conf already allows both devices: the fragment alone, no ACL block.
         let allowed = try vfioctl(["xml", "--evdev", "auto"] + root)
         #expect(allowed.status == 0)
-        #expect(allowed.stdout.contains("<!-- in <domain> -->\n<qemu:commandline>"))
+        #expect(
+            allowed.stdout.contains(
+                "<!-- in <domain>; add the children to its own <qemu:commandline> if it has one -->\n<qemu:commandline>"
+            ))
         #expect(!allowed.stdout.contains("cgroup_device_acl"))
         // Without the mouse in it, the block lists it beside what the file already allows.
         let conf = try String(contentsOfFile: fake.path("/etc/libvirt/qemu.conf"), encoding: .utf8)
@@ -360,7 +466,10 @@ private func program(_ name: String) -> String? {
             conf.replacingOccurrences(
                 of: ",\n    \"/dev/input/by-id/usb-Logitech_USB_Optical_Mouse-event-mouse\"", with: ""))
         let evdev = try vfioctl(["xml", "--evdev", "auto"] + root)
-        #expect(evdev.stdout.contains("<!-- in <domain> -->\n<qemu:commandline>"))
+        #expect(
+            evdev.stdout.contains(
+                "<!-- in <domain>; add the children to its own <qemu:commandline> if it has one -->\n<qemu:commandline>"
+            ))
         #expect(evdev.stdout.contains("cgroup_device_acl"))
         #expect(evdev.stdout.contains("\"/dev/input/by-id/usb-Logitech_USB_Optical_Mouse-event-mouse\""))
         #expect(evdev.stdout.contains("\"/dev/input/by-id/usb-Cherry_USB_keyboard-event-kbd\""))

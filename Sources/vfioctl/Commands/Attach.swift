@@ -573,55 +573,30 @@ extension VFIOCtl {
                 let request = try what.request()
                 try checkGuards(request, host: global.host, force: force)
                 let change = try global.host.attach(request, to: document, source: "template", recording: false)
-                for note in change.notes { Console.note("note: \(note)") }
+                var notes = change.notes
                 if request.tuning.hugepages {
-                    Console.note(
-                        "note: reserve the guest's memory in 2 MiB hugepages before it starts (its MiB ÷ 2 in "
+                    notes.append(
+                        "reserve the guest's memory in 2 MiB hugepages before it starts (its MiB ÷ 2 in "
                             + "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages); `vfioctl attach --hugepages` on "
                             + "the domain says how many")
                 }
+                if Console.json {
+                    let sections = Sections.blocks(old: document.bytes, new: change.bytes).map { block in
+                        GuestChangeDocument.Section(
+                            place: block.comment, xml: block.lines.map { $0 + "\n" }.joined())
+                    }
+                    return try printJSON(
+                        GuestChangeDocument(
+                            changed: !sections.isEmpty, notes: notes,
+                            qemuConf: change.qemuConf.map { $0.split(separator: "\n").map(String.init) },
+                            sections: sections))
+                }
+                for note in notes { Console.note("note: \(note)") }
                 print(Sections.added(old: document.bytes, new: change.bytes), terminator: "")
                 if let block = change.qemuConf {
                     print("\n<!-- /etc/libvirt/qemu.conf -->\n" + block)
                 }
             }
         }
-    }
-}
-
-/// The lines a merge added to the template, as blocks labelled with the element they go in.
-enum Sections {
-    static func added(old: [UInt8], new: [UInt8]) -> String {
-        let diff = UnifiedDiff.make(old: old, new: new, oldName: "a", newName: "b", context: 3)
-        var blocks: [String] = []
-        var block: [Substring] = []
-        var parent = "domain"
-        var lastTopLevel = "domain"
-        func flush() {
-            guard let first = block.first else { return }
-            let indent = first.prefix { $0 == " " }.count
-            let lines = block.map { $0.dropFirst(min(indent, $0.prefix { $0 == " " }.count)) }
-            blocks.append("<!-- in <\(parent)> -->\n" + lines.joined(separator: "\n"))
-            block = []
-        }
-        for line in diff.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.hasPrefix("+++") || line.hasPrefix("---") || line.hasPrefix("@@") {
-                flush()
-                continue
-            }
-            let body = line.dropFirst()
-            let indent = body.prefix { $0 == " " }.count
-            if line.hasPrefix("+") {
-                if block.isEmpty { parent = indent <= 2 ? "domain" : lastTopLevel }
-                block.append(body)
-            } else {
-                flush()
-                if indent == 2, body.dropFirst(2).hasPrefix("<"), !body.dropFirst(2).hasPrefix("</") {
-                    lastTopLevel = String(body.dropFirst(3).prefix { $0 != " " && $0 != ">" && $0 != "/" })
-                }
-            }
-        }
-        flush()
-        return blocks.joined(separator: "\n\n") + (blocks.isEmpty ? "" : "\n")
     }
 }

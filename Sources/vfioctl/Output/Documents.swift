@@ -60,8 +60,18 @@ struct GuestChangeDocument: Encodable {
     var qemuConf: [String]?
     /// The unified diff, with --print-diff.
     var diff: String?
-    /// The resulting XML, with --print-xml (or the fragments of `xml`).
+    /// The resulting XML, with --print-xml.
     var xml: String?
+    /// The fragments of `xml`, each with where it goes.
+    var sections: [Section]?
+
+    /// One fragment of `xml`.
+    struct Section: Encodable {
+        /// Where it goes, as its comment says: `in <devices>`, `in <domain>, in place of its own <cpu> if it has one`.
+        var place: String
+        /// The fragment; empty for an attribute of `<domain>` itself, which `place` names.
+        var xml: String
+    }
 }
 
 /// `hooks install --json`: the files written (or that would be) and notes.
