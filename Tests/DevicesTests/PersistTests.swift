@@ -251,14 +251,14 @@ import Testing
     @Test("the managed block is written after the user's text, replaced by a second apply, and comes out exactly")
     func managedBlock() {
         for text in ["", "a", "a\n", "a\n\n", "x\ny"] {
-            let applied = ManagedBlock.apply(["vfio_pci"], to: text)
+            let applied = ManagedBlock.persist.apply(["vfio_pci"], to: text)
             let lines = applied.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             #expect(applied.hasPrefix(text))
             #expect(lines.filter { $0 == "vfio_pci" }.count == 1)
-            #expect(lines.contains { $0 == ManagedBlock.begin || $0 == ManagedBlock.beginAfterNewline })
-            #expect(lines.contains(ManagedBlock.end))
-            #expect(ManagedBlock.remove(from: applied) == text)
-            let twice = ManagedBlock.apply(["vfio_pci"], to: ManagedBlock.apply(["vfio"], to: text))
+            #expect(lines.contains { $0 == ManagedBlock.persist.begin || $0 == ManagedBlock.persist.beginAfterNewline })
+            #expect(lines.contains(ManagedBlock.persist.end))
+            #expect(ManagedBlock.persist.remove(from: applied) == text)
+            let twice = ManagedBlock.persist.apply(["vfio_pci"], to: ManagedBlock.persist.apply(["vfio"], to: text))
             #expect(twice == applied)
             #expect(!twice.split(separator: "\n").contains("vfio"))
         }

@@ -41,36 +41,6 @@ public struct PersistPlan: Sendable, Hashable, Codable {
     public var forced: [GuardRefusal] = []
 }
 
-/// The marker lines around vfioctl's block in a file that belongs to the user.
-enum ManagedBlock {
-    static let begin = "# >>> vfioctl (managed block: `vfioctl persist --remove` takes it out)"
-    static let beginAfterNewline = "# >>> vfioctl (managed block, a newline was added before it)"
-    static let end = "# <<< vfioctl"
-
-    /// `text` with `body` as vfioctl's block (replacing an earlier one).
-    static func apply(_ body: [String], to text: String) -> String {
-        let base = remove(from: text)
-        if base.isEmpty { return ([begin] + body + [end]).joined(separator: "\n") + "\n" }
-        let needsNewline = !base.hasSuffix("\n")
-        return base + (needsNewline ? "\n" : "")
-            + ([needsNewline ? beginAfterNewline : begin] + body + [end])
-            .joined(separator: "\n") + "\n"
-    }
-
-    /// `text` without vfioctl's block, byte for byte as it was before the block was added.
-    static func remove(from text: String) -> String {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        guard let start = lines.firstIndex(where: { $0 == begin || $0 == beginAfterNewline }),
-            let stop = lines[start...].firstIndex(of: end)
-        else { return text }
-        let addedNewline = lines[start] == beginAfterNewline
-        lines.removeSubrange(start...stop)
-        var result = lines.joined(separator: "\n")
-        if addedNewline && result.hasSuffix("\n") { result.removeLast() }
-        return result
-    }
-}
-
 extension Host {
     /// Module names whose driver must wait for vfio-pci (`softdep <driver> pre: vfio-pci`).
     static let softdepDrivers = ["amdgpu", "radeon", "nouveau", "nvidia"]
@@ -326,13 +296,16 @@ extension Host {
         let existed =
             recorded.first { $0.path == path.string }?.existed
             // Without a state file: a file that is only vfioctl's block was created by vfioctl.
-            ?? current.map { ManagedBlock.remove(from: $0) == $0 || !ManagedBlock.remove(from: $0).isEmpty } ?? false
+            ?? current.map {
+                ManagedBlock.persist.remove(from: $0) == $0 || !ManagedBlock.persist.remove(from: $0).isEmpty
+            } ?? false
         if let wanted {
             plan.files.append(
-                PersistFile(path: path.string, content: ManagedBlock.apply(wanted, to: current ?? ""), isShared: true))
+                PersistFile(
+                    path: path.string, content: ManagedBlock.persist.apply(wanted, to: current ?? ""), isShared: true))
             originals.append(.init(path: path.string, existed: existed, content: nil))
-        } else if let current, ManagedBlock.remove(from: current) != current {
-            let content = ManagedBlock.remove(from: current)
+        } else if let current, ManagedBlock.persist.remove(from: current) != current {
+            let content = ManagedBlock.persist.remove(from: current)
             if content.isEmpty && !existed {
                 plan.removals.append(path.string)
             } else {

@@ -6,8 +6,8 @@ import SystemPackage
 /// Only a failed `prepare begin` ends the script (so libvirt refuses the start); after any other failure the rest
 /// of the script still runs. Every word that comes from outside the block is quoted.
 enum HookDispatcher {
-    static let begin = "# >>> vfioctl (managed block: `vfioctl hooks install GUEST --remove` takes it out)"
-    static let end = "# <<< vfioctl"
+    /// The block's marker lines and place.
+    static let marks = ManagedBlock.hookScript
 
     /// The programs whose scripts the block may go into: it is POSIX shell.
     static let shells: Set<String> = ["sh", "bash", "dash"]
@@ -17,9 +17,9 @@ enum HookDispatcher {
         "'" + word.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
     }
 
-    static func block(binary: String, configs: FilePath = HostPaths.hookConfigs) -> [String] {
+    /// The block's lines, between its markers.
+    static func body(binary: String, configs: FilePath = HostPaths.hookConfigs) -> [String] {
         [
-            begin,
             "if [ -f \(quoted(configs.string))/\"$1\".conf ]; then",
             "    vfioctl_xml=$(cat)",
             "    vfioctl_status=0",
@@ -33,31 +33,19 @@ enum HookDispatcher {
             "VFIOCTL_XML",
             "    unset vfioctl_xml vfioctl_status",
             "fi",
-            end,
         ]
     }
 
     /// The script with vfioctl's block right after the `#!` line (before anything that could `exit`); a new
     /// `#!/bin/sh` script for nil or empty text.
     static func apply(binary: String, to text: String?, configs: FilePath = HostPaths.hookConfigs) -> String {
-        guard let text, !text.isEmpty else {
-            return (["#!/bin/sh"] + block(binary: binary, configs: configs)).joined(separator: "\n") + "\n"
-        }
-        var lines = remove(from: text).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        let at = lines.first?.hasPrefix("#!") == true ? 1 : 0
-        lines.insert(contentsOf: block(binary: binary, configs: configs), at: at)
-        return lines.joined(separator: "\n")
+        let body = body(binary: binary, configs: configs)
+        guard let text, !text.isEmpty else { return marks.apply(body, to: "#!/bin/sh\n") }
+        return marks.apply(body, to: text)
     }
 
     /// The script without vfioctl's block, as it was before.
-    static func remove(from text: String) -> String {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        guard let start = lines.firstIndex(of: begin), let stop = lines[start...].firstIndex(of: end) else {
-            return text
-        }
-        lines.removeSubrange(start...stop)
-        return lines.joined(separator: "\n")
-    }
+    static func remove(from text: String) -> String { marks.remove(from: text) }
 
     /// Whether a script is nothing but a shebang and vfioctl's block.
     static func isOnlyOurs(_ text: String) -> Bool {

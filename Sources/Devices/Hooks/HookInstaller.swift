@@ -78,7 +78,7 @@ extension Host {
             }
             if others.isEmpty, let existing = existing ?? nil,
                 let script = String(validating: existing.bytes, as: UTF8.self),
-                script.contains(HookDispatcher.begin)
+                HookDispatcher.marks.isPresent(in: script)
             {
                 if HookDispatcher.isOnlyOurs(script) {
                     plan.removals.append(scriptPath.string)
@@ -121,7 +121,7 @@ extension Host {
         if let mode = existing?.mode, mode & 0o100 == 0 {
             plan.notes.append("\(scriptPath) is not executable (mode \(octal(mode))): libvirt does not run it")
         }
-        if !(script ?? "").contains(HookDispatcher.begin) {
+        if !HookDispatcher.marks.isPresent(in: script ?? "") {
             plan.notes.append(
                 "libvirt reads \(scriptPath) when its daemon starts: restart it once "
                     + "(`systemctl restart libvirtd`, or virtqemud on modular hosts)")
