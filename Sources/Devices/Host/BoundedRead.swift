@@ -67,27 +67,40 @@ func readAll(_ fd: CInt, path: FilePath, limit: Int, what: String, allowingPipes
         throw tooLarge(path, limit: limit, what: what, size: Int(info.st_size))
     }
     // sysfs reports 4096 for every attribute and /proc reports 0: the size is a hint, the read decides.
-    var result: [UInt8] = []
-    let chunk = 65536
-    while true {
-        var failure: Errno?
-        let count = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: chunk) { buffer -> Int in
-            let wanted = min(chunk, limit + 1 - result.count)
-            let n = Glibc.read(fd, buffer.baseAddress, wanted)
-            if n < 0 {
-                failure = Errno(rawValue: Glibc.errno)
-                return 0
-            }
-            result.append(contentsOf: buffer.prefix(n))
-            return n
-        }
-        if let failure {
-            if failure == .interrupted { continue }
-            throw DevicesError.read(path, failure)
-        }
-        if count == 0 { return result }
-        if result.count > limit { throw tooLarge(path, limit: limit, what: what, size: nil) }
+    let result: [UInt8]
+    do {
+        result = try readUpTo(fd, limit: limit, chunk: 65536)
+    } catch {
+        throw DevicesError.read(path, error)
     }
+    if result.count > limit { throw tooLarge(path, limit: limit, what: what, size: nil) }
+    return result
+}
+
+/// Reads from an open descriptor until its end or until more than `limit` bytes came, `chunk` at a time, through
+/// swift-system (a read interrupted by a signal is retried).
+/// - Returns: the bytes: at most `limit + 1`, so a caller sees that there was more.
+/// - Throws: the `Errno` of a failed read.
+func readUpTo(_ fd: CInt, limit: Int, chunk: Int) throws(Errno) -> [UInt8] {
+    let descriptor = FileDescriptor(rawValue: fd)
+    var result: [UInt8] = []
+    while result.count <= limit {
+        let wanted = min(chunk, limit + 1 - result.count)
+        let count: Int
+        do {
+            count = try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: wanted) { buffer in
+                let n = try descriptor.read(into: UnsafeMutableRawBufferPointer(buffer), retryOnInterrupt: true)
+                result.append(contentsOf: buffer.prefix(n))
+                return n
+            }
+        } catch let error as Errno {
+            throw error
+        } catch {
+            throw Errno.ioError
+        }
+        if count == 0 { break }
+    }
+    return result
 }
 
 private func tooLarge(_ path: FilePath, limit: Int, what: String, size: Int?) -> DevicesError {

@@ -46,41 +46,26 @@ struct OpenFolder: ~Copyable {
         }
         defer { close(fd) }
         let limit = ReadLimit.attribute
-        var result: [UInt8] = []
         // An attribute (a config space too) comes whole in the first read; the second sees the end.
-        let chunk = 8192
-        while true {
-            var failure: Errno?
-            let count = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: chunk) { buffer -> Int in
-                let n = Glibc.read(fd, buffer.baseAddress, min(chunk, limit + 1 - result.count))
-                guard n >= 0 else {
-                    failure = Errno(rawValue: Glibc.errno)
-                    return 0
-                }
-                result.append(contentsOf: buffer.prefix(n))
-                return n
-            }
-            if let failure {
-                if failure == .interrupted { continue }
-                if failure == .resourceTemporarilyUnavailable {
-                    // Only something that is not a file says "try again": name what it is.
-                    _ = try readAll(fd, path: path(name), limit: limit, what: "a sysfs attribute")
-                }
-                throw DevicesError.read(path(name), failure)
-            }
-            if count == 0 {
-                // A pipe without a writer ends at once: an empty answer is checked for being a file.
-                if result.isEmpty { return try readAll(fd, path: path(name), limit: limit, what: "a sysfs attribute") }
-                break
-            }
-            if result.count > limit {
-                // A regular file is named with its size, anything else with its kind.
+        let result: [UInt8]
+        do {
+            result = try readUpTo(fd, limit: limit, chunk: 8192)
+        } catch {
+            if error == .resourceTemporarilyUnavailable {
+                // Only something that is not a file says "try again": name what it is.
                 _ = try readAll(fd, path: path(name), limit: limit, what: "a sysfs attribute")
-                throw DevicesError(
-                    code: .invalidData,
-                    message: "\(path(name)) is larger than \(ReadLimit.describe(limit)), the limit for a sysfs "
-                        + "attribute: refusing to read it")
             }
+            throw DevicesError.read(path(name), error)
+        }
+        // A pipe without a writer ends at once: an empty answer is checked for being a file.
+        if result.isEmpty { return try readAll(fd, path: path(name), limit: limit, what: "a sysfs attribute") }
+        if result.count > limit {
+            // A regular file is named with its size, anything else with its kind.
+            _ = try readAll(fd, path: path(name), limit: limit, what: "a sysfs attribute")
+            throw DevicesError(
+                code: .invalidData,
+                message: "\(path(name)) is larger than \(ReadLimit.describe(limit)), the limit for a sysfs "
+                    + "attribute: refusing to read it")
         }
         return result
     }

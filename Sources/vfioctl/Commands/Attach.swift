@@ -1,6 +1,7 @@
 import ArgumentParser
 import Devices
 import Glibc
+import SystemPackage
 
 /// What to add to (or remove from) a domain: shared by attach, detach and xml.
 struct GuestOptions: ParsableArguments {
@@ -397,15 +398,8 @@ func runGuestMerge(
 
 /// Writes bytes to standard output, all of them.
 func writeStandardOutput(_ bytes: [UInt8]) {
-    var written = 0
-    while written < bytes.count {
-        let n = bytes.withUnsafeBytes {
-            Glibc.write(STDOUT_FILENO, $0.baseAddress.map { $0 + written }, $0.count - written)
-        }
-        if n < 0, errno == EINTR { continue }
-        guard n > 0 else { return }
-        written += n
-    }
+    // A closed pipe (`| head`) ends the output; there is no one left to tell.
+    _ = try? FileDescriptor.standardOutput.writeAll(bytes)
 }
 
 /// How long to wait for another run's lock on a file: `VFIOCTL_LOCK_TIMEOUT` seconds when set, else 10 s.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Devices
 import Glibc
+import SystemPackage
 
 extension VFIOCtl {
     struct Hooks: ParsableCommand {
@@ -213,8 +214,10 @@ extension VFIOCtl.Hooks {
             var bytes: [UInt8] = []
             var chunk = [UInt8](repeating: 0, count: 65536)
             while true {
-                let count = chunk.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
-                if count < 0 && errno == EINTR { continue }
+                let count =
+                    (try? chunk.withUnsafeMutableBytes {
+                        try FileDescriptor.standardInput.read(into: $0, retryOnInterrupt: true)
+                    }) ?? 0
                 guard count > 0 else { break }
                 bytes.append(contentsOf: chunk[0..<count])
             }
