@@ -171,14 +171,11 @@ public struct LiveHostIO: HostIO {
         let fd = sysroot.open(path, O_WRONLY | O_TRUNC)
         if fd < 0 { throw DevicesError.write(path, Errno(rawValue: Glibc.errno)) }
         defer { close(fd) }
-        while true {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                let errno = Errno(rawValue: Glibc.errno)
-                if errno == .interrupted { continue }
-                throw DevicesError.write(path, errno)
-            }
-            return
+        // One write: sysfs takes an attribute's value whole or refuses it, never a part.
+        do {
+            _ = try bytes.withUnsafeBytes { try FileDescriptor(rawValue: fd).write($0, retryOnInterrupt: true) }
+        } catch let errno as Errno {
+            throw DevicesError.write(path, errno)
         }
     }
 }
