@@ -36,6 +36,21 @@ import Testing
         #expect(problems.isEmpty, "\(problems.joined(separator: "; "))")
     }
 
+    @Test("a map keyed by PCI addresses is a JSON object keyed by their text, and reads back")
+    func addressKeyedMap() throws {
+        let address = try #require(PCIAddress("0000:01:00.1"))
+        let plan = BindPlan(
+            functions: [address], alreadyBound: [], originalDrivers: [address: "snd_hda_intel"], groups: [address: 14],
+            loadsModule: true, steps: [], notes: [])
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(encodeJSON(plan))) as? [String: Any])
+        #expect(json["originalDrivers"] as? [String: String] == ["0000:01:00.1": "snd_hda_intel"])
+        #expect(json["groups"] as? [String: Int] == ["0000:01:00.1": 14])
+        #expect(try JSONDecoder().decode(BindPlan.self, from: Data(encodeJSON(plan))) == plan)
+        let bad = Data(#"{"0000:zz:00.0": 1}"#.utf8)
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode([PCIAddress: Int].self, from: bad) }
+    }
+
     @Test("the walk notices a stored property that its JSON lacks")
     func noticesMissingKey() throws {
         struct Hidden: Codable {
@@ -144,8 +159,9 @@ struct Populator: Decoder {
 
     private struct Keyed<Key: CodingKey>: KeyedDecodingContainerProtocol {
         var codingPath: [any CodingKey] { [] }
-        // A dictionary asks for its keys: it gets one. A struct's keys are never listed, only asked for.
-        var allKeys: [Key] { [Key(stringValue: "key")].compactMap { $0 } }
+        // A dictionary asks for its keys: it gets one, which reads as a PCI address too (maps keyed by address).
+        // A struct's keys are never listed, only asked for.
+        var allKeys: [Key] { [Key(stringValue: "0000:01:00.0")].compactMap { $0 } }
         func contains(_ key: Key) -> Bool { true }
         func decodeNil(forKey key: Key) throws -> Bool { false }
         func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T { try Populator.make(type) }

@@ -96,9 +96,9 @@ public struct BindPlan: Sendable, Hashable, Codable {
     /// Functions already on vfio-pci (nothing to do).
     public var alreadyBound: [PCIAddress]
     /// The driver each function has now (nil: none).
-    public var originalDrivers: [String: String]
+    public var originalDrivers: [PCIAddress: String]
     /// Each function's IOMMU group.
-    public var groups: [String: Int]
+    public var groups: [PCIAddress: Int]
     /// Whether vfio-pci must be loaded first.
     public var loadsModule: Bool
     /// Every step, in order.
@@ -173,13 +173,13 @@ extension Host {
         if plan.loadsModule { plan.steps.append(SysfsStep(kind: .modprobe, target: "vfio-pci", value: "")) }
         for address in functions {
             guard let device = byAddress[address] else { continue }
-            plan.groups[address.description] = device.iommuGroup
+            plan.groups[address] = device.iommuGroup
             if device.driver == "vfio-pci" {
                 plan.alreadyBound.append(address)
                 continue
             }
             plan.functions.append(address)
-            if let driver = device.driver { plan.originalDrivers[address.description] = driver }
+            if let driver = device.driver { plan.originalDrivers[address] = driver }
             plan.steps.append(contentsOf: bindSteps(address, driver: device.driver, group: device.iommuGroup))
         }
         return plan

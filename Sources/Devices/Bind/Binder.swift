@@ -48,13 +48,13 @@ struct BindingState {
         var originalDriver: String?
     }
 
-    var functions: [String: Entry] = [:]
+    var functions: [PCIAddress: Entry] = [:]
 
     /// The journal's records; empty when there is none or it cannot be read (the callers only plan with it).
     static func load(_ files: HostFiles) -> BindingState {
         var state = BindingState()
         for record in (try? Journal.load(files))?.records ?? [] {
-            state.functions[record.address.description] = Entry(originalDriver: record.originalDriver)
+            state.functions[record.address] = Entry(originalDriver: record.originalDriver)
         }
         return state
     }
@@ -97,7 +97,7 @@ extension Host {
             for address in plan.functions {
                 let now = files.linkName(
                     files.path(HostPaths.pciDevices.appending(address.description).appending("driver")))
-                guard now == plan.originalDrivers[address.description] else {
+                guard now == plan.originalDrivers[address] else {
                     throw DevicesError(
                         code: .conflict,
                         message: "\(address) changed while vfioctl waited for the lock (its driver is now "
@@ -108,9 +108,9 @@ extension Host {
             for address in plan.functions {
                 try Interruption.check()
                 done.append(address)
-                let original = plan.originalDrivers[address.description]
+                let original = plan.originalDrivers[address]
                 try moveToVFIO(
-                    address, from: original, group: plan.groups[address.description], options: options, io: io,
+                    address, from: original, group: plan.groups[address], options: options, io: io,
                     journal: &journal)
                 outcomes.append(
                     FunctionOutcome(address: address, originalDriver: original, driver: "vfio-pci", result: .bound))
@@ -119,7 +119,7 @@ extension Host {
             var restored: [FunctionOutcome] = []
             for address in done.reversed() {
                 restored.append(
-                    returnDevice(address, to: plan.originalDrivers[address.description], io: io, journal: &journal))
+                    returnDevice(address, to: plan.originalDrivers[address], io: io, journal: &journal))
             }
             throw BindFailure(error: error, outcomes: restored.reversed())
         }
@@ -262,7 +262,7 @@ extension Host {
                         value: address.description))
             }
             steps.append(SysfsStep(kind: .write, target: device.appending("driver_override").string, value: ""))
-            if let original = state.functions[address.description]?.originalDriver {
+            if let original = state.functions[address]?.originalDriver {
                 steps.append(
                     SysfsStep(
                         kind: .write, target: HostPaths.pciDrivers.appending(original).appending("bind").string,

@@ -116,7 +116,7 @@ extension Host {
                 var function = PersistedFunction(
                     address: device.address, vendor: device.vendor, device: device.device, method: method,
                     softdeps: Self.softdeps(
-                        of: device, originalDriver: bindings.functions[device.address.description]?.originalDriver))
+                        of: device, originalDriver: bindings.functions[device.address]?.originalDriver))
                 if let index = persisted.firstIndex(where: { $0.address == device.address }) {
                     // Once on vfio-pci after a reboot a device no longer shows the driver it had: keep what was known.
                     function.softdeps = Self.ordered(Set(function.softdeps + persisted[index].softdeps))

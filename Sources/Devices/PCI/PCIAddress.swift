@@ -84,3 +84,19 @@ func hex<T: BinaryInteger>(_ value: T, width: Int) -> String {
     let digits = String(value, radix: 16)
     return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
 }
+
+/// A map keyed by addresses is a JSON object keyed by their text (`{"0000:01:00.0": …}`).
+extension PCIAddress: CodingKeyRepresentable {
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    /// The address's text as a key.
+    public var codingKey: any CodingKey { Key(stringValue: description) }
+
+    /// The address a key's text names; nil for text that is not an address.
+    public init?<T: CodingKey>(codingKey: T) { self.init(codingKey.stringValue) }
+}
