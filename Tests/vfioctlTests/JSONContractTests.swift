@@ -51,6 +51,16 @@ import Testing
         #expect(throws: DecodingError.self) { try JSONDecoder().decode([PCIAddress: Int].self, from: bad) }
     }
 
+    @Test("a PCI ID is a number written as four lowercase hex digits; text that is no 16-bit ID is refused")
+    func pciID() throws {
+        #expect(PCIID(hex: "10DE") == 0x10de && PCIID(hex: "0x1af4") == 0x1af4 && PCIID(hex: "1") == 0x0001)
+        for bad in ["", "0x", "10de0", "g000", "-1", "0x10000"] { #expect(PCIID(hex: bad) == nil, "\(bad)") }
+        #expect(PCIID(0x1).description == "0001")
+        #expect(String(decoding: try encodeJSON([PCIID(0x10de)]), as: UTF8.self).contains("\"10de\""))
+        #expect(try JSONDecoder().decode([PCIID].self, from: Data(#"["0x73BF"]"#.utf8)) == [0x73bf])
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode([PCIID].self, from: Data(#"["nvidia"]"#.utf8)) }
+    }
+
     @Test("the walk notices a stored property that its JSON lacks")
     func noticesMissingKey() throws {
         struct Hidden: Codable {
@@ -123,6 +133,7 @@ struct Populator: Decoder {
         var table: [ObjectIdentifier: Any] = [:]
         func add<T>(_ value: T) { table[ObjectIdentifier(T.self)] = value }
         add(address)
+        add(PCIID(0x10de))
         add(Diagnosis.Status.warn)
         add(GPU.Status.ready)
         add(ViabilityRule.dmaOwnership)

@@ -48,8 +48,8 @@ extension DomainMerger {
         for target in request.laptopGPUs {
             let functions = try gpuFunctions(target)
             guard let display = functions.first(where: { $0.pciClass.isDisplay }) ?? functions.first else { continue }
-            guard let vendor = display.subsystemVendorID.flatMap({ UInt64($0, radix: 16) }),
-                let device = display.subsystemDeviceID.flatMap({ UInt64($0, radix: 16) }), vendor != 0
+            guard let vendor = display.subsystemVendorID.map({ UInt64($0.rawValue) }),
+                let device = display.subsystemDeviceID.map({ UInt64($0.rawValue) }), vendor != 0
             else {
                 throw DevicesError(
                     code: .invalidData,

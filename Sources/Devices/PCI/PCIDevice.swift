@@ -2,14 +2,14 @@
 public struct PCIDevice: Sendable, Codable, Hashable {
     /// The function's address.
     public var address: PCIAddress
-    /// Vendor ID, lowercase hex without `0x` (`10de`).
-    public var vendorID: String
-    /// Device ID, lowercase hex without `0x`.
-    public var deviceID: String
+    /// Vendor ID (`10de` in text and JSON).
+    public var vendorID: PCIID
+    /// Device ID.
+    public var deviceID: PCIID
     /// Subsystem vendor ID, when sysfs has one.
-    public var subsystemVendorID: String?
+    public var subsystemVendorID: PCIID?
     /// Subsystem device ID, when sysfs has one.
-    public var subsystemDeviceID: String?
+    public var subsystemDeviceID: PCIID?
     /// Class code in sysfs form (`0x030000`).
     public var `class`: String
     /// The class's name from pci.ids (the subclass's when known: "VGA compatible controller").
@@ -70,9 +70,9 @@ public struct PCIDevice: Sendable, Codable, Hashable {
     /// The class as a value.
     public var pciClass: PCIClass { PCIClass(rawValue: UInt32(self.class.dropFirst(2), radix: 16) ?? 0) }
     /// The vendor ID as a number.
-    public var vendor: UInt16 { UInt16(vendorID, radix: 16) ?? 0 }
+    public var vendor: UInt16 { vendorID.rawValue }
     /// The device ID as a number.
-    public var device: UInt16 { UInt16(deviceID, radix: 16) ?? 0 }
+    public var device: UInt16 { deviceID.rawValue }
     /// `vendor:device`, for example `10de:2484`.
-    public var ids: String { vendorID + ":" + deviceID }
+    public var ids: String { "\(vendorID):\(deviceID)" }
 }

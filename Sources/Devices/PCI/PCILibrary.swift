@@ -162,8 +162,7 @@ final class PCILibrary {
         device.vendorName = vendorName(vendor)
         device.deviceName = deviceName(vendor: vendor, device: id)
         device.className = className(device.pciClass.classAndSubclass)
-        if let subvendor = device.subsystemVendorID.flatMap({ UInt16($0, radix: 16) }),
-            let subdevice = device.subsystemDeviceID.flatMap({ UInt16($0, radix: 16) }),
+        if let subvendor = device.subsystemVendorID?.rawValue, let subdevice = device.subsystemDeviceID?.rawValue,
             subvendor != 0 || subdevice != 0
         {
             device.subsystemName = subsystemName(vendor: vendor, device: id, subvendor: subvendor, subdevice: subdevice)

@@ -187,10 +187,10 @@ struct PCIScanner: Sendable {
         let space = config ?? ConfigSpace()
         return PCIDevice(
             address: address,
-            vendorID: hex(vendor, width: 4),
-            deviceID: hex(device, width: 4),
-            subsystemVendorID: subsystemVendor.map { hex($0, width: 4) },
-            subsystemDeviceID: subsystemDevice.map { hex($0, width: 4) },
+            vendorID: PCIID(v),
+            deviceID: PCIID(d),
+            subsystemVendorID: subsystemVendor.map { PCIID(UInt16(truncatingIfNeeded: $0)) },
+            subsystemDeviceID: subsystemDevice.map { PCIID(UInt16(truncatingIfNeeded: $0)) },
             class: pciClass.description,
             className: nil,
             revision: revision.map { hex($0, width: 2) },

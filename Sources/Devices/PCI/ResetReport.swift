@@ -35,7 +35,7 @@ public struct ResetReport: Sendable, Codable, Hashable {
         vendorResetFamily = family?.name
         let modern = kernel.map { $0 >= .resetMethodAttribute } ?? true
         if family != nil {
-            let id = "0x" + device.deviceID.uppercased()
+            let id = "0x" + device.deviceID.description.uppercased()
             vendorResetRule =
                 "ACTION==\"add\", SUBSYSTEM==\"pci\", ATTR{vendor}==\"0x1002\", ATTR{device}==\"\(id)\", "
                 + (modern

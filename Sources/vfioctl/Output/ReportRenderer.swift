@@ -126,7 +126,7 @@ struct ReportRenderer {
             (
                 "subsystem",
                 device.subsystemVendorID.map {
-                    "\($0):\(device.subsystemDeviceID ?? "?") \(device.subsystemName ?? "")"
+                    "\($0):\(device.subsystemDeviceID?.description ?? "?") \(device.subsystemName ?? "")"
                 }
                     ?? "-"
             ),
