@@ -82,6 +82,7 @@ extension Host {
         return try HostLock.withLock(files, timeout: lockTimeout) {
             var journal = try Journal.load(files)
             var created: [MediatedDevice] = []
+            let result: T
             do {
                 for type in types {
                     let parent = try mdevParent(forType: type)
@@ -97,10 +98,7 @@ extension Host {
                         throw error
                     }
                 }
-                let result = try body(created)
-                for mdev in created { journal.removeMdev(mdev.uuid) }
-                try journal.save(files)
-                return result
+                result = try body(created)
             } catch let error as DevicesError {
                 var problems: [String] = []
                 for mdev in created.reversed() {
@@ -127,6 +125,10 @@ extension Host {
                                 + "): recover them"),
                     cause: error.cause, object: error.object)
             }
+            // The guest has them now: only their records go (a failure here is not the attach's).
+            for mdev in created { journal.removeMdev(mdev.uuid) }
+            try journal.save(files)
+            return result
         }
     }
 
