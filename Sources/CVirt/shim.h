@@ -30,6 +30,16 @@ typedef struct {
     void (*setErrorFunc)(void *, virErrorFunc);
     virConnectAuthPtr *authDefault;
     int (*connectGetLibVersion)(virConnectPtr, unsigned long *);
+    // The node-device calls for mediated devices: optional, as older libvirts lack them (NULL then).
+    virNodeDevicePtr (*nodeDeviceDefineXML)(virConnectPtr, const char *, unsigned int);  // libvirt 7.3
+    int (*nodeDeviceCreate)(virNodeDevicePtr, unsigned int);                               // libvirt 7.3
+    int (*nodeDeviceSetAutostart)(virNodeDevicePtr, int);                                  // libvirt 7.8
+    int (*nodeDeviceDestroy)(virNodeDevicePtr);
+    int (*nodeDeviceUndefine)(virNodeDevicePtr, unsigned int);                             // libvirt 7.3
+    int (*nodeDeviceIsActive)(virNodeDevicePtr);                                           // libvirt 7.8
+    int (*nodeDeviceFree)(virNodeDevicePtr);
+    const char *(*nodeDeviceGetName)(virNodeDevicePtr);
+    int (*connectListAllNodeDevices)(virConnectPtr, virNodeDevicePtr **, unsigned int);
 } cvirt_api;
 
 static inline cvirt_api *cvirt_table(void) {
@@ -44,6 +54,9 @@ static inline int cvirt_symbol(void *handle, void **slot, const char *name) {
              "libvirt.so.0 lacks %s: a newer libvirt is needed", name);
     return 0;
 }
+
+// Looks up a symbol that may be missing; the slot stays NULL then and the caller says which release needs it.
+static inline void cvirt_optional(void *handle, void **slot, const char *name) { *slot = dlsym(handle, name); }
 
 static inline void cvirt_init(void) {
     cvirt_api *api = cvirt_table();
@@ -66,6 +79,15 @@ static inline void cvirt_init(void) {
     if (!cvirt_symbol(handle, (void **)&api->setErrorFunc, "virSetErrorFunc")) return;
     if (!cvirt_symbol(handle, (void **)&api->authDefault, "virConnectAuthPtrDefault")) return;
     if (!cvirt_symbol(handle, (void **)&api->connectGetLibVersion, "virConnectGetLibVersion")) return;
+    cvirt_optional(handle, (void **)&api->nodeDeviceDefineXML, "virNodeDeviceDefineXML");
+    cvirt_optional(handle, (void **)&api->nodeDeviceCreate, "virNodeDeviceCreate");
+    cvirt_optional(handle, (void **)&api->nodeDeviceSetAutostart, "virNodeDeviceSetAutostart");
+    cvirt_optional(handle, (void **)&api->nodeDeviceDestroy, "virNodeDeviceDestroy");
+    cvirt_optional(handle, (void **)&api->nodeDeviceUndefine, "virNodeDeviceUndefine");
+    cvirt_optional(handle, (void **)&api->nodeDeviceIsActive, "virNodeDeviceIsActive");
+    cvirt_optional(handle, (void **)&api->nodeDeviceFree, "virNodeDeviceFree");
+    cvirt_optional(handle, (void **)&api->nodeDeviceGetName, "virNodeDeviceGetName");
+    cvirt_optional(handle, (void **)&api->connectListAllNodeDevices, "virConnectListAllNodeDevices");
     api->loaded = 1;
 }
 

@@ -55,8 +55,10 @@ extension Host {
                         + (item.originalDriver ?? "no driver")
                 case .staleOverride(let override):
                     line = "\(address): driver_override \(override) but on \(item.driver ?? "no driver")"
-                case .preparedGuest, .sriovChange: line = "\(address)"
+                case .preparedGuest, .sriovChange, .mdevCreated: line = "\(address)"
                 }
+            case .mediatedDevice(let uuid):
+                line = "mediated device \(uuid): created for a guest whose definition was not written"
             }
             if case .guestRunning(let guest, _)? = item.hold { line += " (guest \(guest) is running)" }
             if case .inUse? = item.hold { line += " (in use)" }

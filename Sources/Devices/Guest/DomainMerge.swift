@@ -13,13 +13,18 @@ extension Host {
     ///   - source: its name in messages.
     ///   - recording: whether to record what was added in the domain's `<metadata>` for `detach` (not for
     ///     sections printed to be pasted by hand).
+    ///   - otherDomains: the other guests libvirt defines, when known: a mediated device one of them has is
+    ///     refused.
     /// - Returns: the new bytes and what the user should know.
-    /// - Throws: `DevicesError` for a document that is not a domain, an unknown device, a ROM that does not fit.
-    public func attach(_ request: GuestRequest, to document: XMLDocument, source: String, recording: Bool = true)
-        throws -> DomainChange
-    {
+    /// - Throws: `DevicesError` for a document that is not a domain, an unknown device, a ROM that does not fit, a
+    ///   mediated device that does not exist or another guest has.
+    public func attach(
+        _ request: GuestRequest, to document: XMLDocument, source: String, recording: Bool = true,
+        otherDomains: [LibvirtDomain] = []
+    ) throws -> DomainChange {
         var merger = try DomainMerger(host: self, document: document, source: source)
         merger.isRecording = recording
+        merger.otherDomains = otherDomains
         try merger.attach(request)
         return merger.finish()
     }
@@ -116,6 +121,8 @@ struct DomainMerger {
     var isRecording = true
     /// Parts detach was asked for that hold nothing of vfioctl's.
     var unowned: [GuestPart] = []
+    /// The other guests libvirt defines (for mediated devices one of them has).
+    var otherDomains: [LibvirtDomain] = []
 
     init(host: Host, document: XMLDocument, source: String) throws {
         self.host = host
@@ -266,6 +273,7 @@ struct DomainMerger {
                 code: .invalidArgument, message: "a ROM setting needs a GPU in the request", object: .request("rom"))
         }
         for target in request.hostdevs { try attachHostdev(target) }
+        if !request.mdevs.isEmpty { try attachMdevs(request.mdevs) }
         // GVT-d: QEMU maps the IGD's OpRegion for the guest driver only with x-igd-opregion=on.
         for target in request.gpus {
             guard let display = try hostReport().devices(named: target).first(where: Self.isIGD),

@@ -10,7 +10,8 @@ extension DomainMerger {
         let name = element.namespace == qemuNamespace ? "qemu:" + element.name : element.name
         return Self.step(
             name, attribute: element.attribute, alias: element.child("alias")?.attribute("name"),
-            source: element.child("source")?.child("address").flatMap(GuestPCIAddress.init))
+            source: element.child("source")?.child("address").flatMap(GuestPCIAddress.init),
+            mdev: element.child("source")?.child("address")?.attribute("uuid"))
     }
 
     /// The step that will name a new element among its siblings.
@@ -19,19 +20,22 @@ extension DomainMerger {
         return step(
             fragment.name, attribute: fragment.attribute,
             alias: fragment.children.first { $0.name == "alias" }?.attribute("name"),
-            source: source.flatMap { GuestPCIAddress(attribute: $0.attribute) })
+            source: source.flatMap { GuestPCIAddress(attribute: $0.attribute) }, mdev: source?.attribute("uuid"))
     }
 
-    /// The key of an element that a parent may hold several of: a hostdev's source address, an alias, a name.
+    /// The key of an element that a parent may hold several of: a hostdev's source address (a mediated device's
+    /// UUID), an alias, a name.
     static func step(
-        _ name: String, attribute: (String) -> String?, alias: String?, source: GuestPCIAddress?
+        _ name: String, attribute: (String) -> String?, alias: String?, source: GuestPCIAddress?, mdev: String? = nil
     ) -> Step {
         func keyed(_ key: String, _ value: String?) -> Step {
             guard let value else { return Step(name: name) }
             return Step(name: name, key: key, value: value)
         }
         switch name {
-        case "hostdev": return keyed("pci", source?.text)
+        case "hostdev":
+            if attribute("type") == "mdev" { return keyed("mdev", mdev?.lowercased()) }
+            return keyed("pci", source?.text)
         case "controller", "input":
             if let alias { return keyed("alias", alias) }
             guard name == "controller" else { return keyed("type", attribute("type")) }

@@ -24,6 +24,8 @@ public enum GuestPart: Sendable, Hashable, Codable, CustomStringConvertible {
     case pm
     /// QEMU device properties set on a passed device through `<qemu:override>`, by the device.
     case override(PCIAddress)
+    /// A mediated device's `<hostdev type='mdev'>`, by its UUID.
+    case mdev(String)
 
     /// The name the ownership record uses.
     var recordName: String {
@@ -40,6 +42,7 @@ public enum GuestPart: Sendable, Hashable, Codable, CustomStringConvertible {
         case .smbios: "smbios"
         case .pm: "pm"
         case .override: "override"
+        case .mdev: "mdev"
         }
     }
 
@@ -51,11 +54,23 @@ public enum GuestPart: Sendable, Hashable, Codable, CustomStringConvertible {
         }
     }
 
-    /// The record name, with the device for GPUs, hostdevs and overrides: `gpu 0000:01:00.0`, `pm`.
-    public var description: String { device.map { "\(recordName) \($0)" } ?? recordName }
+    /// What the record's `device` attribute holds: the PCI address, or a mediated device's UUID.
+    var recordDevice: String? {
+        if case .mdev(let uuid) = self { return uuid }
+        return device?.description
+    }
+
+    /// The record name, with the device for GPUs, hostdevs, overrides and mediated devices: `gpu 0000:01:00.0`,
+    /// `pm`.
+    public var description: String { recordDevice.map { "\(recordName) \($0)" } ?? recordName }
 
     /// The part an ownership record names.
     init?(recordName: String, device: String?) {
+        if recordName == "mdev" {
+            guard let device, MdevUUID.isValid(device) else { return nil }
+            self = .mdev(device.lowercased())
+            return
+        }
         if let device {
             guard let address = PCIAddress(device) else { return nil }
             switch recordName {
@@ -322,7 +337,7 @@ struct DomainOwnership: Equatable {
         }
         var children = parts.map { part in
             XMLFragment(
-                "vfioctl:part", ["name": part.part.recordName, "device": part.part.device?.description],
+                "vfioctl:part", ["name": part.part.recordName, "device": part.part.recordDevice],
                 children: part.records.map(fragment))
         }
         children += shared.map(fragment)

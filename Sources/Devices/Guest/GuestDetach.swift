@@ -42,6 +42,7 @@ extension DomainMerger {
             let part = GuestPart.hostdev(PCIAddress(slot: address))
             if !undo(part) { unowned.append(part) }
         }
+        detachMdevs(request.mdevs, recorded: true)
         var simple: [GuestPart] = []
         if request.lookingGlass != nil { simple.append(.lookingGlass) }
         if request.scream { simple.append(.scream) }
@@ -162,6 +163,7 @@ extension DomainMerger {
                 editor.remove(controller)
             }
         }
+        detachMdevs(request.mdevs, recorded: false)
         if request.lookingGlass != nil { unowned.append(.lookingGlass) }
         if request.scream { unowned.append(.scream) }
         if request.evdev != nil, !removeUnrecordedEvdev() { unowned.append(.evdev) }

@@ -116,6 +116,21 @@ public struct GuestRequest: Sendable, Hashable {
         }
     }
 
+    /// A mediated device (a GVT-g or vGPU instance) given to the guest as
+    /// `<hostdev type='mdev' model='vfio-pci'>`.
+    public struct Mdev: Sendable, Hashable {
+        /// The device's UUID, lowercase.
+        public var uuid: String
+        /// `display='on'`: QEMU shows the device's output in the guest's graphics (needs a `<graphics>`).
+        public var display: Bool
+
+        /// Creates a request for an existing mediated device.
+        public init(uuid: String, display: Bool = false) {
+            self.uuid = uuid.lowercased()
+            self.display = display
+        }
+    }
+
     /// GPUs: every function of each, together on one guest slot.
     public var gpus: [BindTarget] = []
     /// Other PCI devices, one function each.
@@ -136,6 +151,8 @@ public struct GuestRequest: Sendable, Hashable {
     public var overrides: [Override] = []
     /// Mobile GPUs that get the host card's subsystem IDs through `<qemu:override>`.
     public var laptopGPUs: [BindTarget] = []
+    /// Mediated devices, by UUID.
+    public var mdevs: [Mdev] = []
 
     /// The guide's tuning, part by part.
     public struct Tuning: Sendable, Hashable {
@@ -181,7 +198,7 @@ public struct GuestRequest: Sendable, Hashable {
     /// Whether nothing is asked for.
     public var isEmpty: Bool {
         gpus.isEmpty && hostdevs.isEmpty && lookingGlass == nil && !scream && evdev == nil && tuning.isEmpty
-            && overrides.isEmpty && laptopGPUs.isEmpty
+            && overrides.isEmpty && laptopGPUs.isEmpty && mdevs.isEmpty
     }
 }
 

@@ -52,8 +52,8 @@ public struct LibvirtVersion: Sendable, Hashable, Comparable, Codable, CustomStr
 public final class LibvirtConnection: @unchecked Sendable {
     /// The URI it was opened with.
     public let uri: String
-    private let api: UnsafeMutablePointer<cvirt_api>
-    private let connection: virConnectPtr
+    let api: UnsafeMutablePointer<cvirt_api>
+    let connection: virConnectPtr
 
     /// Opens a connection.
     /// - Throws: `DevicesError` (`.unavailable`) with libvirt's message and the URI.

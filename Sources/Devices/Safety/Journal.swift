@@ -113,6 +113,9 @@ public struct Journal: Sendable, Hashable, Codable {
     public var records: [JournalRecord] = []
     /// Changes of virtual function counts in progress, by physical function (absent in journals without any).
     public var sriov: [SRIOVRecord]?
+    /// Mediated devices created for a guest whose definition does not name them yet, by UUID (absent in journals
+    /// without any).
+    public var mdevs: [MdevRecord]?
 
     /// The change in progress on a physical function.
     public func sriovRecord(_ address: PCIAddress) -> SRIOVRecord? {
@@ -167,7 +170,7 @@ public struct Journal: Sendable, Hashable, Codable {
     func save(_ files: HostFiles) throws {
         let path = files.path(HostPaths.journal)
         try StateDirectory.make(path.removingLastComponent())
-        if records.isEmpty && (sriov ?? []).isEmpty {
+        if records.isEmpty && (sriov ?? []).isEmpty && (mdevs ?? []).isEmpty {
             if path.withPlatformString({ unlink($0) }) != 0, Glibc.errno != ENOENT {
                 throw DevicesError.write(path, Errno(rawValue: Glibc.errno))
             }

@@ -10,6 +10,8 @@ public struct RecoveryItem: Sendable, Hashable, Codable {
         case guest(String)
         /// A physical function whose virtual function count was being changed.
         case physicalFunction(PCIAddress)
+        /// A mediated device, by UUID.
+        case mediatedDevice(String)
     }
 
     /// How it was found.
@@ -22,6 +24,9 @@ public struct RecoveryItem: Sendable, Hashable, Codable {
         case preparedGuest
         /// The journal records a change of the VF count from `from` to `to` that did not finish.
         case sriovChange(from: Int, to: Int)
+        /// The journal records a mediated device of `type` on `parent` created for a guest whose definition was not
+        /// written.
+        case mdevCreated(parent: PCIAddress, type: String)
     }
 
     /// Why it is left alone for now.
@@ -112,6 +117,16 @@ extension Host {
                     driver: report.device(at: record.physicalFunction)?.driver,
                     originalDriver: report.device(at: record.physicalFunction)?.driver))
         }
+        // A device created for an attach that did not finish goes, unless a running guest has it after all.
+        let mediated = report.devices.flatMap { $0.sharing?.mediatedDevices ?? [] }
+        for record in journal.mdevs ?? [] {
+            var item = RecoveryItem(
+                subject: .mediatedDevice(record.uuid), cause: .mdevCreated(parent: record.parent, type: record.type))
+            if let guest = mediated.first(where: { $0.uuid == record.uuid })?.guest, let pid = runningGuestPID(guest) {
+                item.hold = .guestRunning(guest: guest, pid: pid)
+            }
+            items.append(item)
+        }
         let recorded = Set(journal.records.map(\.address))
         for device in report.devices where !recorded.contains(device.address) {
             guard let override = device.driverOverride, !override.isEmpty, override != "(null)",
@@ -165,6 +180,12 @@ extension Host {
                         RecoveryOutcome(
                             item: item, result: problem == nil ? .restored : .failed, driver: item.driver,
                             problem: problem))
+                case .mediatedDevice(let uuid):
+                    var journal = try Journal.load(files)
+                    guard let record = journal.mdevs?.first(where: { $0.uuid == uuid }) else { continue }
+                    let problem = removeRecordedMdev(record, io: io, journal: &journal)
+                    outcomes.append(
+                        RecoveryOutcome(item: item, result: problem == nil ? .restored : .failed, problem: problem))
                 case .device(let address):
                     if case .staleOverride = item.cause {
                         outcomes.append(clearStaleOverride(item, address: address, io: io))

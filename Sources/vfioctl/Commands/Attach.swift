@@ -101,9 +101,45 @@ struct GuestOptions: ParsableArguments {
             valueName: "target"))
     var laptopGPU: [String] = []
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A mediated device (GVT-g, vGPU): its UUID, or for attach a type to create one of (i915-GVTg_V5_4).",
+            valueName: "uuid|type"))
+    var mdev: [String] = []
+
+    @Option(
+        name: .customLong("mdev-display"),
+        help: ArgumentHelp("display='on' for the --mdev devices (the guest needs a <graphics>).", valueName: "on|off"),
+        completion: .list(["on", "off"]))
+    var mdevDisplay: String?
+
+    /// The `--mdev` values that name a type, not a UUID: attach creates a device of each.
+    var mdevTypes: [String] { mdev.filter { !MdevUUID.isValid($0) } }
+
+    /// Whether `--mdev-display on` was given.
+    func isMdevDisplayOn() throws -> Bool {
+        guard let mdevDisplay else { return false }
+        guard mdevDisplay == "on" || mdevDisplay == "off" else {
+            throw ValidationError("--mdev-display takes on or off, not '\(mdevDisplay)'")
+        }
+        if mdev.isEmpty { throw ValidationError("--mdev-display goes with --mdev") }
+        return mdevDisplay == "on"
+    }
+
+    /// Refuses `--mdev TYPE` where no device may be created (detach, xml).
+    func requireMdevUUIDs(_ command: String) throws {
+        if let type = mdevTypes.first {
+            throw ValidationError(
+                "\(command) takes a mediated device's UUID, not '\(type)' (`vfioctl show PARENT` lists the devices)")
+        }
+    }
+
     /// The request the options describe.
     func request() throws -> GuestRequest {
         var request = GuestRequest()
+        let display = try isMdevDisplayOn()
+        request.mdevs = mdev.filter(MdevUUID.isValid).map { GuestRequest.Mdev(uuid: $0, display: display) }
         request.gpus = try gpu.map(target)
         request.hostdevs = try hostdev.map(target)
         request.romFile = rom
@@ -330,6 +366,7 @@ extension GuestPart {
         case .smbios: "--smbios"
         case .pm: "--pm"
         case .override(let address): "--override \(address)"
+        case .mdev(let uuid): "--mdev \(uuid)"
         }
     }
 }
@@ -478,19 +515,48 @@ extension VFIOCtl {
         @Flag(name: .long, help: "Pass devices even when the guards refuse them (the warnings are still printed).")
         var force = false
 
-        func validate() throws { try source.check(destination) }
+        func validate() throws {
+            try source.check(destination)
+            // A device made for the guest stays only when the result is written or defined.
+            let printsOnly =
+                (destination.printDiff || destination.printXML) && !destination.define
+                || destination.output == DomainFile.standardStream
+            if let type = what.mdevTypes.first, printsOnly {
+                throw ValidationError(
+                    "--mdev \(type) creates a mediated device, so the result must be written or defined (-o FILE, "
+                        + "--in-place or --domain NAME); to print, give the UUID of an existing one")
+            }
+        }
 
         func run() throws {
             try reportingFailures {
-                let request = try what.request()
+                var request = try what.request()
                 let host = global.host
                 try checkGuards(request, host: host, force: force)
                 if what.overrides { try checkOverrideSupport() }
-                try source.run(destination, uri: global.uri) { document, label in
-                    if name {
-                        printError("suggested name: " + (try host.suggestedName(for: document, request: request)))
+                let types = what.mdevTypes
+                // Another guest libvirt defines may have the mediated device: only a connection can tell.
+                let others =
+                    source.guest != nil && !what.mdev.isEmpty ? try LibvirtConnection(uri: global.uri).domains() : []
+                func merge(_ created: [MediatedDevice]) throws {
+                    try source.run(destination, uri: global.uri) { document, label in
+                        if name {
+                            printError("suggested name: " + (try host.suggestedName(for: document, request: request)))
+                        }
+                        var change = try host.attach(request, to: document, source: label, otherDomains: others)
+                        change.notes += created.map {
+                            "created mediated device \($0.uuid) (\($0.type ?? "?")) on \($0.parent) for the guest: it "
+                                + "lasts until the next boot (`vfioctl mdev create --connect URI --persist` makes one "
+                                + "that stays)"
+                        }
+                        return change
                     }
-                    return try host.attach(request, to: document, source: label)
+                }
+                guard !types.isEmpty else { return try merge([]) }
+                let display = try what.isMdevDisplayOn()
+                try host.withNewMdevs(types: types) { created in
+                    request.mdevs += created.map { GuestRequest.Mdev(uuid: $0.uuid, display: display) }
+                    try merge(created)
                 }
             }
         }
@@ -513,7 +579,10 @@ extension VFIOCtl {
         @OptionGroup var what: GuestOptions
         @OptionGroup var destination: DestinationOptions
 
-        func validate() throws { try source.check(destination) }
+        func validate() throws {
+            try source.check(destination)
+            try what.requireMdevUUIDs("detach --mdev")
+        }
 
         func run() throws {
             try reportingFailures {
@@ -563,6 +632,7 @@ extension VFIOCtl {
                     </domain>
 
                     """
+                try what.requireMdevUUIDs("xml --mdev")
                 let document = try XMLDocument(bytes: Array(template.utf8), source: "template")
                 let request = try what.request()
                 try checkGuards(request, host: global.host, force: force)

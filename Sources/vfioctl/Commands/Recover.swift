@@ -26,9 +26,13 @@ enum RecoveryWords {
                     + back
             case .staleOverride(let override):
                 return "\(address) has driver_override \(override) but is on \(item.driver ?? "no driver")"
-            case .preparedGuest, .sriovChange:
+            case .preparedGuest, .sriovChange, .mdevCreated:
                 return "\(address)"
             }
+        case .mediatedDevice(let uuid):
+            guard case .mdevCreated(let parent, let type) = item.cause else { return "mediated device \(uuid)" }
+            return "mediated device \(uuid) (\(type) on \(parent)): created for an attach that did not finish; "
+                + "goes away"
         }
     }
 

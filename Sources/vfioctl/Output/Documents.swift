@@ -93,3 +93,13 @@ struct PersistDocument: Encodable {
     var written: [String]
     var removed: [String]
 }
+
+/// `mdev create --connect` and `mdev remove --connect` with --json: the node device libvirt defined or removed.
+struct MdevNodeDeviceDocument: Encodable {
+    var uri: String
+    var name: String
+    var uuid: String
+    var parent: PCIAddress?
+    var type: String?
+    var autostart: Bool?
+}

@@ -46,7 +46,14 @@ func hint(for error: DevicesError) -> String? {
     case (.invalidArgument, .inputDevice?): "give /dev/input/by-id/…; `vfioctl input list` shows them"
     case (_, .request("parts")?):
         "name at least one of --gpu, --hostdev, --looking-glass, --scream, --evdev, --tune (or a part of it), "
-            + "--override, --laptop-gpu"
+            + "--override, --laptop-gpu, --mdev"
+    case (_, .request("mdev")?): "`vfioctl mdev create PARENT TYPE` makes one; `vfioctl show PARENT` lists its types"
+    case (.notFound, .request("mdev-type")?): "`vfioctl show PARENT` lists the types a parent offers"
+    case (_, .request("mdev-type")?): "`vfioctl mdev remove UUID` frees one"
+    case (_, .request("mdev-ambiguous")?):
+        "create it on one of them with `vfioctl mdev create PARENT TYPE`, then attach --mdev UUID"
+    case (_, .request("mdev-display")?): "pass --mdev-display off"
+    case (_, .request("mdev-libvirt")?): "`virsh nodedev-list --cap mdev --all` lists the ones libvirt knows"
     case (_, .request("gpu")?): "pass GPUs with --gpu"
     case (_, .request("hostdev")?): "use --hostdev for other devices"
     case (_, .request("rom")?): "--rom and --rom-bar go with --gpu"
