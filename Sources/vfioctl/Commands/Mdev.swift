@@ -14,6 +14,7 @@ extension VFIOCtl {
 
         struct Create: ParsableCommand {
             static let configuration = CommandConfiguration(
+                commandName: "create",
                 abstract: "Create a mediated device of TYPE on the parent function ADDR.")
 
             @OptionGroup var global: GlobalOptions
@@ -51,7 +52,8 @@ extension VFIOCtl {
         }
 
         struct Remove: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Remove a mediated device.")
+            static let configuration = CommandConfiguration(
+                commandName: "remove", abstract: "Remove a mediated device.")
 
             @OptionGroup var global: GlobalOptions
 
