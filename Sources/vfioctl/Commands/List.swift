@@ -51,7 +51,7 @@ extension VFIOCtl {
                     report.gpus = report.gpus.filter { $0.iommuGroup == group }
                 }
                 if global.json {
-                    try printJSON(report)
+                    try printReportJSON(report)
                     return
                 }
                 let renderer = ReportRenderer(report: report)
