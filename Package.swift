@@ -1,6 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// Where libxml2's headers are (`pkg-config --cflags libxml-2.0`), for every module that imports CXML directly or
+/// through Devices.
+let libxml2Headers: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I/usr/include/libxml2"])]
+
 let package = Package(
     name: "vfioctl",
     platforms: [.macOS(.v13)],
@@ -18,19 +22,19 @@ let package = Package(
             pkgConfig: "libpci",
             providers: [.apt(["libpci-dev"])]
         ),
+        // Headers only, like CVirt: libudev, libevdev and libxml2 are loaded with dlopen when a command needs them
+        // (see each shim.h), so no command pays for mapping them at start-up. No pkgConfig here, as its flags would
+        // link them; libxml2's headers sit in their own directory (`libxml2Headers` below).
         .systemLibrary(
             name: "CUdev",
-            pkgConfig: "libudev",
             providers: [.apt(["libudev-dev"])]
         ),
         .systemLibrary(
             name: "CEvdev",
-            pkgConfig: "libevdev",
             providers: [.apt(["libevdev-dev"])]
         ),
         .systemLibrary(
             name: "CXML",
-            pkgConfig: "libxml-2.0",
             providers: [.apt(["libxml2-dev"])]
         ),
         // Headers only: libvirt itself is loaded with dlopen when a command needs it (see Sources/CVirt/shim.h).
@@ -50,27 +54,32 @@ let package = Package(
                 "CVirt",
                 "CLinux",
                 .product(name: "SystemPackage", package: "swift-system"),
-            ]
+            ],
+            swiftSettings: libxml2Headers
         ),
         .executableTarget(
             name: "vfioctl",
             dependencies: [
                 "Devices",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            swiftSettings: libxml2Headers
         ),
         .target(
             name: "TestSupport",
             dependencies: ["Devices"],
-            path: "Tests/TestSupport"
+            path: "Tests/TestSupport",
+            swiftSettings: libxml2Headers
         ),
         .testTarget(
             name: "DevicesTests",
-            dependencies: ["Devices", "CLinux", "TestSupport"]
+            dependencies: ["Devices", "CLinux", "TestSupport"],
+            swiftSettings: libxml2Headers
         ),
         .testTarget(
             name: "vfioctlTests",
-            dependencies: ["vfioctl", "Devices", "TestSupport"]
+            dependencies: ["vfioctl", "Devices", "TestSupport"],
+            swiftSettings: libxml2Headers
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -34,6 +34,16 @@ import Testing
             top.keys.sorted() == ["devices", "gpus", "groups", "iommu", "kernelRelease", "viabilityRule", "warnings"])
     }
 
+    @Test("list --json writes its lists element by element, and prints exactly the bytes of the whole report encoded")
+    func streamedReport() throws {
+        let fake = try FakeHost.workstation()
+        let result = try vfioctl(["list", "--json", "--sysroot", fake.root, "--pci-ids", fake.pciIDs])
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try fake.report()
+        #expect(!report.devices.isEmpty && !report.groups.isEmpty && !report.gpus.isEmpty)
+        #expect(result.stdout == String(decoding: try encodeJSON(report), as: UTF8.self))
+    }
+
     @Test("a nil optional is left out, not written as null")
     func nilIsAbsent() throws {
         let report = try FakeHost.workstation().report()

@@ -41,7 +41,11 @@ public enum DomainFile {
     /// work overlaps with reading the host and merging.
     public static func preloadSchema(_ schema: String = defaultSchema) {
         guard access(schema, R_OK) == 0 else { return }
-        DispatchQueue.global(qos: .userInitiated).async { schema.withCString { cxml_preload($0) } }
+        DispatchQueue.global(qos: .userInitiated).async {
+            // Without libxml2 there is nothing to prepare; validation reports it.
+            guard let api = try? XMLLibrary.load() else { return }
+            schema.withCString { cxml_preload(api, $0) }
+        }
     }
 
     /// Whether the schema file can be read.
@@ -54,13 +58,14 @@ public enum DomainFile {
     public static func schemaProblem(_ bytes: [UInt8], source: String, schema: String = defaultSchema) throws -> String?
     {
         guard access(schema, R_OK) == 0 else { throw DevicesError.read(FilePath(schema), Errno(rawValue: errno)) }
+        let api = try XMLLibrary.load()
         var parsing = cxml_state()
         defer { cxml_state_free(&parsing) }
-        let document = try XMLDocument.parseTree(bytes, source: source, state: &parsing)
-        defer { xmlFreeDoc(document) }
+        let document = try XMLDocument.parseTree(bytes, source: source, api: api, state: &parsing)
+        defer { api.pointee.freeDoc(document) }
         var state = cxml_state()
         defer { cxml_state_free(&state) }
-        let result = cxml_validate(document, schema, &state)
+        let result = cxml_validate(api, document, schema, &state)
         let message = withUnsafeBytes(of: &state.message) { raw in
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
         }

@@ -13,16 +13,26 @@ struct UdevInputSource: InputSource {
     let files: HostFiles
 
     func devices() throws -> (devices: [RawInputDevice], warnings: [String]) {
-        guard let udev = udev_new() else {
+        guard let api = cudev_load() else {
+            throw DevicesError(
+                code: .unavailable, message: "cannot list input devices: \(String(cString: cudev_load_error()))",
+                object: .library("libudev"))
+        }
+        guard let evdev = cevdev_load() else {
+            throw DevicesError(
+                code: .unavailable, message: "cannot list input devices: \(String(cString: cevdev_load_error()))",
+                object: .library("libevdev"))
+        }
+        guard let context = api.pointee.udevNew() else {
             throw DevicesError(code: .unavailable, message: "libudev could not start (udev_new failed)")
         }
-        defer { udev_unref(udev) }
-        guard let enumerate = udev_enumerate_new(udev) else {
+        defer { _ = api.pointee.udevUnref(context) }
+        guard let enumerate = api.pointee.enumerateNew(context) else {
             throw DevicesError(code: .unavailable, message: "libudev could not enumerate devices")
         }
-        defer { udev_enumerate_unref(enumerate) }
-        var rc = udev_enumerate_add_match_subsystem(enumerate, "input")
-        if rc >= 0 { rc = udev_enumerate_scan_devices(enumerate) }
+        defer { _ = api.pointee.enumerateUnref(enumerate) }
+        var rc = api.pointee.enumerateAddMatchSubsystem(enumerate, "input")
+        if rc >= 0 { rc = api.pointee.enumerateScanDevices(enumerate) }
         guard rc >= 0 else {
             throw DevicesError(
                 code: .io, message: "libudev could not scan input devices: \(Errno(rawValue: -rc))",
@@ -31,22 +41,22 @@ struct UdevInputSource: InputSource {
         let sysfs = SysfsInputSource(files: files)
         var devices: [RawInputDevice] = []
         var warnings: [String] = []
-        var entry = udev_enumerate_get_list_entry(enumerate)
+        var entry = api.pointee.enumerateGetListEntry(enumerate)
         while let current = entry {
-            defer { entry = udev_list_entry_get_next(current) }
-            guard let syspath = udev_list_entry_get_name(current),
-                let device = udev_device_new_from_syspath(udev, syspath)
+            defer { entry = api.pointee.listEntryGetNext(current) }
+            guard let syspath = api.pointee.listEntryGetName(current),
+                let device = api.pointee.deviceNewFromSyspath(context, syspath)
             else { continue }
-            defer { udev_device_unref(device) }
-            guard let sysname = udev_device_get_sysname(device).map({ String(cString: $0) }),
+            defer { _ = api.pointee.deviceUnref(device) }
+            guard let sysname = api.pointee.deviceGetSysname(device).map({ String(cString: $0) }),
                 sysname.hasPrefix("event")
             else { continue }
             do {
                 guard var raw = try sysfs.read(sysname) else { continue }
-                raw.udevKinds = Self.kinds(of: device)
-                raw.udevBus = property(device, "ID_BUS")
-                if let node = udev_device_get_devnode(device).map({ String(cString: $0) }) {
-                    if let note = refine(&raw, node: node) { warnings.append(note) }
+                raw.udevKinds = Self.kinds(of: device, api: api)
+                raw.udevBus = Self.property(device, "ID_BUS", api: api)
+                if let node = api.pointee.deviceGetDevnode(device).map({ String(cString: $0) }) {
+                    if let note = refine(&raw, node: node, evdev: evdev) { warnings.append(note) }
                 }
                 devices.append(raw)
             } catch let error as DevicesError {
@@ -57,15 +67,18 @@ struct UdevInputSource: InputSource {
     }
 
     /// udev's classification of a node, from its `ID_INPUT_*` properties.
-    static func kinds(of device: OpaquePointer) -> [String] {
+    static func kinds(of device: OpaquePointer, api: UnsafeMutablePointer<cudev_api>) -> [String] {
         let table: [(String, String)] = [
             ("ID_INPUT_KEYBOARD", "keyboard"), ("ID_INPUT_MOUSE", "mouse"), ("ID_INPUT_TOUCHPAD", "touchpad"),
             ("ID_INPUT_TABLET", "tablet"), ("ID_INPUT_TOUCHSCREEN", "touchscreen"),
             ("ID_INPUT_JOYSTICK", "joystick"), ("ID_INPUT_KEY", "key"), ("ID_INPUT_SWITCH", "switch"),
         ]
-        return table.compactMap { key, kind in
-            udev_device_get_property_value(device, key).map { String(cString: $0) } == "1" ? kind : nil
-        }
+        return table.compactMap { key, kind in property(device, key, api: api) == "1" ? kind : nil }
+    }
+
+    /// A udev property of a device, or nil.
+    static func property(_ device: OpaquePointer, _ key: String, api: UnsafeMutablePointer<cudev_api>) -> String? {
+        api.pointee.deviceGetPropertyValue(device, key).map { String(cString: $0) }
     }
 
     /// The number in `eventN`, for ordering.
@@ -73,13 +86,11 @@ struct UdevInputSource: InputSource {
         Int(name.dropFirst("event".count)) ?? Int.max
     }
 
-    private func property(_ device: OpaquePointer, _ key: String) -> String? {
-        udev_device_get_property_value(device, key).map { String(cString: $0) }
-    }
-
     /// Replaces the sysfs view with libevdev's answer from the event node; returns a note when the node cannot be
     /// opened.
-    private func refine(_ raw: inout RawInputDevice, node: String) -> String? {
+    private func refine(_ raw: inout RawInputDevice, node: String, evdev api: UnsafeMutablePointer<cevdev_api>)
+        -> String?
+    {
         let fd = open(node, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             let errno = Errno(rawValue: Glibc.errno)
@@ -87,31 +98,31 @@ struct UdevInputSource: InputSource {
         }
         defer { close(fd) }
         var handle: OpaquePointer?
-        let rc = libevdev_new_from_fd(fd, &handle)
+        let rc = api.pointee.newFromFD(fd, &handle)
         guard rc >= 0, let evdev = handle else {
             return "libevdev cannot read \(node): \(Errno(rawValue: -rc)); capabilities read from sysfs instead"
         }
-        defer { libevdev_free(evdev) }
-        if let name = libevdev_get_name(evdev) { raw.name = String(cString: name) }
-        raw.phys = libevdev_get_phys(evdev).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
-        raw.uniq = libevdev_get_uniq(evdev).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
-        raw.bustype = UInt16(truncatingIfNeeded: libevdev_get_id_bustype(evdev))
-        raw.vendor = UInt16(truncatingIfNeeded: libevdev_get_id_vendor(evdev))
-        raw.product = UInt16(truncatingIfNeeded: libevdev_get_id_product(evdev))
+        defer { api.pointee.free(evdev) }
+        if let name = api.pointee.getName(evdev) { raw.name = String(cString: name) }
+        raw.phys = api.pointee.getPhys(evdev).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+        raw.uniq = api.pointee.getUniq(evdev).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+        raw.bustype = UInt16(truncatingIfNeeded: api.pointee.getIDBustype(evdev))
+        raw.vendor = UInt16(truncatingIfNeeded: api.pointee.getIDVendor(evdev))
+        raw.product = UInt16(truncatingIfNeeded: api.pointee.getIDProduct(evdev))
         var capabilities = InputCapabilities()
         let ranges: [(UInt32, Int, WritableKeyPath<InputCapabilities, BitSet>)] = [
             (UInt32(EV_KEY), Int(KEY_MAX), \.keys), (UInt32(EV_REL), Int(REL_MAX), \.relative),
             (UInt32(EV_ABS), Int(ABS_MAX), \.absolute), (UInt32(EV_SW), Int(SW_MAX), \.switches),
         ]
-        for type in 0...Int(EV_MAX) where libevdev_has_event_type(evdev, UInt32(type)) == 1 {
+        for type in 0...Int(EV_MAX) where api.pointee.hasEventType(evdev, UInt32(type)) == 1 {
             capabilities.events.insert(type)
         }
         for (type, maximum, keyPath) in ranges where capabilities.events.contains(Int(type)) {
-            for code in 0...maximum where libevdev_has_event_code(evdev, type, UInt32(code)) == 1 {
+            for code in 0...maximum where api.pointee.hasEventCode(evdev, type, UInt32(code)) == 1 {
                 capabilities[keyPath: keyPath].insert(code)
             }
         }
-        for property in 0...Int(INPUT_PROP_MAX) where libevdev_has_property(evdev, UInt32(property)) == 1 {
+        for property in 0...Int(INPUT_PROP_MAX) where api.pointee.hasProperty(evdev, UInt32(property)) == 1 {
             capabilities.properties.insert(property)
         }
         raw.capabilities = capabilities

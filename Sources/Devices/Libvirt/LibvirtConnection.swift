@@ -66,7 +66,8 @@ public final class LibvirtConnection: @unchecked Sendable {
                 object: .library("libvirt"))
         }
         self.api = api
-        cxml_quiet_generic()
+        // libvirt links libxml2, so it is loaded already.
+        if let xml = try? XMLLibrary.load() { cxml_quiet_generic(xml) }
         guard let connection = cvirt_open(api, uri) else {
             throw DevicesError(
                 code: .unavailable,

@@ -52,16 +52,22 @@ extension PCIBAR {
     /// - Returns: the BARs, lowest number first; empty when the device has no `resource` file.
     /// - Throws: `DevicesError` when a file exists but cannot be read.
     static func read(directory: FilePath, files: HostFiles) throws -> [PCIBAR] {
-        guard let text = try files.readText(directory.appending("resource")) else { return [] }
+        guard let folder = try files.openFolder(directory) else { return [] }
+        return try read(in: folder)
+    }
+
+    /// The BARs of the PCI function whose sysfs folder is open, read by name relative to it.
+    static func read(in folder: borrowing OpenFolder) throws -> [PCIBAR] {
+        guard let bytes = try folder.readAttribute("resource") else { return [] }
         var bars: [PCIBAR] = []
-        for (index, line) in text.split(separator: "\n").prefix(6).enumerated() {
-            let fields = line.split(separator: " ").compactMap { UInt64($0.hexDigits, radix: 16) }
+        for (index, line) in bytes.split(separator: UInt8(ascii: "\n")).prefix(6).enumerated() {
+            let fields = line.split(separator: UInt8(ascii: " ")).compactMap(hexField)
             guard fields.count == 3, fields[1] > fields[0] else { continue }
             let flags = fields[2]
             var bar = PCIBAR(
                 index: index, start: fields[0], size: fields[1] - fields[0] + 1, isIO: flags & resourceIO != 0,
                 is64Bit: flags & resourceMemory64 != 0, isPrefetchable: flags & resourcePrefetch != 0)
-            if let bitmapText = try files.readText(directory.appending("resource\(index)_resize")),
+            if let bitmapText = try folder.readText("resource\(index)_resize"),
                 let bitmap = UInt64(bitmapText.hexDigits, radix: 16)
             {
                 bar.resizable = PCIBAR.Resizable(currentSize: bar.size, supportedSizes: PCIBAR.sizes(bitmap: bitmap))
@@ -69,6 +75,32 @@ extension PCIBAR {
             bars.append(bar)
         }
         return bars
+    }
+
+    /// A field of a `resource` line (`0x00000000fb000000`) as a number, nil when it is not one.
+    ///
+    /// White space around it is allowed; more than 64 bits is not. Works on the bytes: a host has a dozen lines
+    /// per function.
+    private static func hexField(_ field: ArraySlice<UInt8>) -> UInt64? {
+        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x0A || $0 == 0x09 || $0 == 0x0D || $0 == 0 }
+        guard let first = field.firstIndex(where: { !isSpace($0) }), let last = field.lastIndex(where: { !isSpace($0) })
+        else { return nil }
+        var digits = field[first...last]
+        if digits.starts(with: [UInt8(ascii: "0"), UInt8(ascii: "x")]) { digits = digits.dropFirst(2) }
+        guard !digits.isEmpty else { return nil }
+        var value: UInt64 = 0
+        for byte in digits {
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            guard value >> 60 == 0 else { return nil }
+            value = value << 4 | UInt64(digit)
+        }
+        return value
     }
 }
 
@@ -78,8 +110,4 @@ extension Host {
     public func bars(of address: PCIAddress) throws -> [PCIBAR] {
         try PCIBAR.read(directory: files.path(HostPaths.pciDevices.appending(address.description)), files: files)
     }
-}
-
-extension Substring {
-    fileprivate var hexDigits: String { String(self).hexDigits }
 }

@@ -216,8 +216,8 @@ struct PCIScanner: Sendable {
             hasROM: hasROM,
             vendorResetFamily: ResetQuirks.vendorResetFamily(vendor: v, device: d)?.name,
             isConfigComplete: config?.isExtendedReadable ?? false,
-            sharing: try SharingReader(files: files).read(dir.path, warnings: &warnings),
-            bars: try PCIBAR.read(directory: dir.path, files: files)
+            sharing: try SharingReader(files: files).read(dir, warnings: &warnings),
+            bars: try PCIBAR.read(in: dir)
         )
     }
 

@@ -94,6 +94,18 @@ public struct NVIDIAVGPU: Sendable, Codable, Hashable {
 struct SharingReader {
     let files: HostFiles
 
+    /// The sharing facts of the function whose folder is open; nil when it has none.
+    ///
+    /// Most functions share nothing: the four entries that could say otherwise are looked up by name in the open
+    /// folder, and only a function that has one of them is read further.
+    func read(_ folder: borrowing OpenFolder, warnings: inout [String]) throws -> Sharing? {
+        guard
+            folder.entryExists("sriov_totalvfs") || folder.entryExists("physfn")
+                || folder.entryExists("mdev_supported_types") || folder.entryExists("nvidia")
+        else { return nil }
+        return try read(folder.path, warnings: &warnings)
+    }
+
     /// The sharing facts of the function in `dir`; nil when it has none.
     func read(_ dir: FilePath, warnings: inout [String]) throws -> Sharing? {
         let types = try mdevTypes(dir, warnings: &warnings)

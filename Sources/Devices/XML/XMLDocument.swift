@@ -81,10 +81,11 @@ public struct XMLDocument: Sendable {
         guard bytes.count < Int(Int32.max) else {
             throw DevicesError(code: .invalidData, message: "\(source): too large for an XML domain definition")
         }
+        let api = try XMLLibrary.load()
         var state = cxml_state()
         defer { cxml_state_free(&state) }
-        let document = try Self.parseTree(bytes, source: source, state: &state)
-        defer { xmlFreeDoc(document) }
+        let document = try Self.parseTree(bytes, source: source, api: api, state: &state)
+        defer { api.pointee.freeDoc(document) }
         var starts: [UnsafeMutableRawPointer: Int] = [:]
         var ends: [UnsafeMutableRawPointer: Int] = [:]
         for index in 0..<state.count {
@@ -96,18 +97,20 @@ public struct XMLDocument: Sendable {
                 starts[UnsafeMutableRawPointer(node)] = mark.offset
             }
         }
-        guard let rootNode = xmlDocGetRootElement(document) else {
+        guard let rootNode = api.pointee.docGetRootElement(document) else {
             throw DevicesError(code: .invalidData, message: "\(source): no root element")
         }
-        let builder = TreeBuilder(bytes: bytes, starts: starts, ends: ends, source: source)
+        let builder = TreeBuilder(api: api, bytes: bytes, starts: starts, ends: ends, source: source)
         root = try builder.element(rootNode)
     }
 
     /// Parses bytes into libxml2's tree, recording tag offsets in `state`.
     /// - Throws: `DevicesError` with `source:line:column: message` for XML that is not well-formed.
-    static func parseTree(_ bytes: [UInt8], source: String, state: inout cxml_state) throws -> xmlDocPtr {
+    static func parseTree(
+        _ bytes: [UInt8], source: String, api: UnsafeMutablePointer<cxml_api>, state: inout cxml_state
+    ) throws -> xmlDocPtr {
         let document = bytes.withUnsafeBytes { raw in
-            cxml_parse(raw.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(raw.count), &state)
+            cxml_parse(api, raw.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(raw.count), &state)
         }
         guard let document else {
             let message = withUnsafeBytes(of: &state.message) { raw in
@@ -133,6 +136,7 @@ public struct XMLDocument: Sendable {
 
 /// Turns libxml2's nodes and the recorded offsets into `XMLElement`s.
 private struct TreeBuilder {
+    let api: UnsafeMutablePointer<cxml_api>
     let bytes: [UInt8]
     let starts: [UnsafeMutableRawPointer: Int]
     let ends: [UnsafeMutableRawPointer: Int]
@@ -162,9 +166,9 @@ private struct TreeBuilder {
         while let current = attribute {
             let name = String(cString: current.pointee.name)
             var value = ""
-            if let raw = xmlNodeListGetString(node.pointee.doc, current.pointee.children, 1) {
+            if let raw = api.pointee.nodeListGetString(node.pointee.doc, current.pointee.children, 1) {
                 value = String(cString: raw)
-                cxml_free(raw)
+                cxml_free(api, raw)
             }
             let prefix = current.pointee.ns.flatMap { $0.pointee.prefix }.map { String(cString: $0) }
             attributes.append((prefix.map { "\($0):\(name)" } ?? name, value))
@@ -190,6 +194,6 @@ private struct TreeBuilder {
             prefix: ns.flatMap { $0.pointee.prefix }.map { String(cString: $0) },
             namespace: ns.flatMap { $0.pointee.href }.map { String(cString: $0) }, attributes: attributes,
             children: children, text: text, startTag: startTag, endTag: endTag,
-            line: Int(xmlGetLineNo(node)))
+            line: Int(api.pointee.getLineNo(node)))
     }
 }

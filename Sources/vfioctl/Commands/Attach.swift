@@ -494,6 +494,7 @@ func runMerge(
 extension VFIOCtl {
     struct Attach: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "attach",
             abstract: "Add passthrough devices, shared memory, evdev input and tuning to a libvirt domain XML.",
             discussion: """
                 Merges into the file's own bytes: comments, attribute order, quoting and indentation stay, new \
@@ -564,6 +565,7 @@ extension VFIOCtl {
 
     struct Detach: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "detach",
             abstract: "Remove from a libvirt domain XML exactly what attach added.",
             discussion: """
                 Takes the same options as attach. attach records what it adds and changes in the domain's own \

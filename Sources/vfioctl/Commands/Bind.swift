@@ -16,6 +16,7 @@ private func printOutcomes(_ outcomes: [FunctionOutcome]) {
 extension VFIOCtl {
     struct Bind: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "bind",
             abstract: "Hand devices to vfio-pci: whole GPUs, checked first, rolled back on failure.",
             discussion: """
                 TARGET is an address (0000:01:00.0, 01:00.0), vendor:device, or gpu:N (the Nth GPU of \
@@ -92,6 +93,7 @@ extension VFIOCtl {
 
     struct Unbind: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "unbind",
             abstract: "Give devices back: clear the override and return each to the driver it had before.",
             discussion: """
                 The driver each function had is remembered under /run/vfioctl when vfioctl binds it; without \

@@ -4,6 +4,7 @@ import Devices
 extension VFIOCtl {
     struct Doctor: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "doctor",
             abstract: "Check everything GPU passthrough needs, one line each: OK, WARN or FAIL with the fix.",
             discussion: """
                 Checks the IOMMU, interrupt remapping, the kernel command line, KVM, the vfio modules, \

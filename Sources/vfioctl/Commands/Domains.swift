@@ -4,6 +4,7 @@ import Devices
 extension VFIOCtl {
     struct Domains: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "domains",
             abstract: "List libvirt guests with the devices, shared memory, evdev input and tuning each one has.",
             discussion: """
                 Reads every guest's persistent definition through libvirt (--connect, default qemu:///system, \

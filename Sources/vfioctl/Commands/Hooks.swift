@@ -6,6 +6,7 @@ import SystemPackage
 extension VFIOCtl {
     struct Hooks: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "hooks",
             abstract: "Per-guest libvirt hooks: single-GPU handover, hugepages and CPU isolation at start and stop.",
             subcommands: [Install.self, Run.self])
     }
@@ -14,6 +15,7 @@ extension VFIOCtl {
 extension VFIOCtl.Hooks {
     struct Install: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "install",
             abstract: "Install (or --remove) a guest's hook.",
             discussion: """
                 Writes /etc/vfioctl/hooks/GUEST.conf and puts vfioctl's block at the top of libvirt's \
@@ -165,6 +167,7 @@ extension VFIOCtl.Hooks {
 
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "run",
             abstract: "Run a guest's hook as libvirt calls it: GUEST OPERATION PHASE, the definition on stdin.",
             discussion: """
                 Called by libvirt's hooks/qemu script as `vfioctl hooks run -- GUEST OPERATION PHASE SUB`: after \

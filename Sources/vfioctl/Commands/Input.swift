@@ -4,6 +4,7 @@ import Devices
 extension VFIOCtl {
     struct Input: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "input",
             abstract: "Keyboards and mice a guest can take through evdev.",
             subcommands: [List.self],
             defaultSubcommand: List.self)
@@ -13,6 +14,7 @@ extension VFIOCtl {
 extension VFIOCtl.Input {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "list",
             abstract: "List evdev input devices, classified by their capabilities, with the paths a guest should use.",
             discussion: """
                 Keyboards and mice are recognised by what they report (udev's input_id rules), not by their \

@@ -4,6 +4,7 @@ import Devices
 extension VFIOCtl {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "list",
             abstract: "List IOMMU groups, PCI devices and GPUs, with a passthrough verdict.",
             discussion: """
                 The default command. With --gpus only GPUs (PCI class 0x03) and their functions are shown; \
@@ -50,7 +51,7 @@ extension VFIOCtl {
                     report.gpus = report.gpus.filter { $0.iommuGroup == group }
                 }
                 if global.json {
-                    try printJSON(report)
+                    try printReportJSON(report)
                     return
                 }
                 let renderer = ReportRenderer(report: report)

@@ -16,6 +16,7 @@ extension VFIOCtl {
 
         struct Create: ParsableCommand {
             static let configuration = CommandConfiguration(
+                commandName: "create",
                 abstract: "Create a mediated device of TYPE on the parent function ADDR.")
 
             @OptionGroup var global: GlobalOptions
@@ -84,6 +85,7 @@ extension VFIOCtl {
 
         struct Remove: ParsableCommand {
             static let configuration = CommandConfiguration(
+                commandName: "remove",
                 abstract: "Remove a mediated device (with --connect: stop it and remove libvirt's definition).")
 
             @OptionGroup var global: GlobalOptions

@@ -6,6 +6,7 @@ extension PersistMethod: ExpressibleByArgument {}
 extension VFIOCtl {
     struct Persist: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "persist",
             abstract: "Make vfio-pci take devices at every boot: modprobe.d, the initramfs, the kernel command line.",
             discussion: """
                 Writes /etc/modprobe.d/vfioctl.conf (options vfio-pci ids=…, softdep lines so GPU drivers wait \

@@ -49,6 +49,7 @@ enum RecoveryWords {
 extension VFIOCtl {
     struct Recover: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "recover",
             abstract: "Undo what vfioctl, or a vfioctl that was killed, left changed on the host.",
             discussion: """
                 Finds every device in /run/vfioctl/journal.json (bound, or left half-way by a killed bind or \

@@ -4,6 +4,7 @@ import Devices
 extension VFIOCtl {
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "show",
             abstract: "Show everything about one device: IDs, driver, group, reset and ROM facts, GPU verdict.")
 
         @OptionGroup var global: GlobalOptions

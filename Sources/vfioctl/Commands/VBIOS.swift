@@ -46,6 +46,7 @@ func describe(_ check: VBIOSCheck, name: String) -> String {
 extension VFIOCtl.VBIOSCommand {
     struct Dump: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "dump",
             abstract: "Read a device's ROM through sysfs, check it and save it.",
             discussion: """
                 Enables the ROM (rom <- 1), reads it, always disables it again, checks the images and writes the \
@@ -91,6 +92,7 @@ extension VFIOCtl.VBIOSCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "check",
             abstract: "Walk a ROM file's images as the kernel does and say whether it is usable.")
 
         @OptionGroup var global: GlobalOptions
@@ -126,6 +128,7 @@ extension VFIOCtl.VBIOSCommand {
 
     struct Patch: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "patch",
             abstract: "Strip the nvflash header from an NVIDIA ROM dump.",
             discussion: """
                 Keeps everything from the 55 AA that is followed by one byte, EB, ten bytes and VIDEO (matched on \
@@ -173,6 +176,7 @@ extension VFIOCtl.VBIOSCommand {
 
     struct Install: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "install",
             abstract: "Install a checked ROM where QEMU may read it (/usr/share/vgabios) and print its <rom> line.")
 
         @OptionGroup var global: GlobalOptions
