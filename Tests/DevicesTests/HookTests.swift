@@ -353,7 +353,7 @@ import Testing
         #expect {
             try self.plan(fake, config: HookConfig())
         } throws: { error in
-            (error as? DevicesError)?.object == .request("hook")
+            (error as? DevicesError)?.object == .request(.hook)
         }
         #expect {
             try fake.host.planHookInstall(

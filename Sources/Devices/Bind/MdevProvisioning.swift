@@ -41,7 +41,7 @@ extension Host {
                     + (known.isEmpty
                         ? "none offers any: is a GVT-g or vGPU driver loaded?"
                         : "the types offered are " + known.joined(separator: ", ")) + ")",
-                object: .request("mdev-type"))
+                object: .request(.mdevType))
         }
         let free = offering.filter { ($0.1.availableInstances ?? 1) > 0 }
         guard !free.isEmpty else {
@@ -49,13 +49,13 @@ extension Host {
                 code: .conflict,
                 message: "no \(type) instance is left (available_instances is 0 on "
                     + offering.map(\.0.description).joined(separator: ", ") + "): remove one first",
-                object: .request("mdev-type"))
+                object: .request(.mdevType))
         }
         guard free.count == 1 else {
             throw DevicesError(
                 code: .conflict,
                 message: "\(free.map(\.0.description).joined(separator: " and ")) all offer \(type): which parent "
-                    + "is not clear", object: .request("mdev-ambiguous"))
+                    + "is not clear", object: .request(.mdevAmbiguous))
         }
         return free[0].0
     }

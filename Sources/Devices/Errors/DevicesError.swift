@@ -78,8 +78,46 @@ public struct DevicesError: Error, Sendable, CustomStringConvertible {
         case library(String)
         /// An evdev input device path.
         case inputDevice(String)
-        /// A part of a guest request the caller named (`gpu`, `rom`, `vcpus`, `evdev`, …).
-        case request(String)
+        /// A part of a guest request the caller named, or a rule of one it broke.
+        case request(RequestPart)
+    }
+
+    /// The parts of a guest request, and the rules about them, an error can concern.
+    public enum RequestPart: String, Sendable, Hashable, CaseIterable {
+        /// No part was named at all.
+        case parts
+        /// A GPU target (one that is not a GPU, or a GPU named as a plain hostdev).
+        case gpu
+        /// A plain hostdev target.
+        case hostdev
+        /// A ROM given without the GPU it is for.
+        case rom
+        /// The number of vCPUs to pin.
+        case vcpus
+        /// The evdev devices.
+        case evdev
+        /// A hook with nothing to do.
+        case hook
+        /// Something that needs pinned vCPUs first.
+        case pin
+        /// Something that needs the GPU in the guest first.
+        case gpuMissing = "gpu-missing"
+        /// A mediated device the host lacks.
+        case mdev
+        /// A mediated device named twice, or already in the guest.
+        case mdevTwice = "mdev-twice"
+        /// A mediated device type no parent offers, or has no instance left of.
+        case mdevType = "mdev-type"
+        /// A mediated device another guest uses.
+        case mdevUsed = "mdev-used"
+        /// A mediated device type several parents offer.
+        case mdevAmbiguous = "mdev-ambiguous"
+        /// A mediated device whose API is not vfio-pci.
+        case mdevAPI = "mdev-api"
+        /// A display asked of a mediated device type that has none.
+        case mdevDisplay = "mdev-display"
+        /// A mediated device libvirt does not know.
+        case mdevLibvirt = "mdev-libvirt"
     }
 
     /// Creates an error from its parts.

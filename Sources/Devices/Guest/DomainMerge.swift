@@ -265,12 +265,12 @@ struct DomainMerger {
         guard !request.isEmpty else {
             throw DevicesError(
                 code: .invalidArgument,
-                message: "nothing to attach: the request names no part", object: .request("parts"))
+                message: "nothing to attach: the request names no part", object: .request(.parts))
         }
         for target in request.gpus { try attachGPU(target, request: request) }
         if request.gpus.isEmpty, request.romFile != nil || request.romBar != nil {
             throw DevicesError(
-                code: .invalidArgument, message: "a ROM setting needs a GPU in the request", object: .request("rom"))
+                code: .invalidArgument, message: "a ROM setting needs a GPU in the request", object: .request(.rom))
         }
         for target in request.hostdevs { try attachHostdev(target) }
         if !request.mdevs.isEmpty { try attachMdevs(request.mdevs) }
@@ -306,7 +306,7 @@ struct DomainMerger {
             throw DevicesError(
                 code: .invalidArgument,
                 message: "\(target) is not a GPU (\(found[0].className ?? found[0].class))",
-                object: .request("hostdev"))
+                object: .request(.hostdev))
         }
         guard let gpu = report.gpus.first(where: { $0.address == display.address }) else {
             throw DevicesError(code: .notFound, message: "\(display.address) is not a GPU of this host")
@@ -520,7 +520,7 @@ struct DomainMerger {
         case .gpu:
             throw DevicesError(
                 code: .invalidArgument, message: "\(target) is a GPU: it goes with its functions",
-                object: .request("gpu"))
+                object: .request(.gpu))
         case .device(let selector):
             found = try report.devices(matching: selector)
         }

@@ -12,7 +12,7 @@ extension DomainMerger {
         guard !request.isEmpty else {
             throw DevicesError(
                 code: .invalidArgument,
-                message: "nothing to detach: the request names no part", object: .request("parts"))
+                message: "nothing to detach: the request names no part", object: .request(.parts))
         }
         guard recordedOwnership != nil else {
             try detachUnrecorded(request)
@@ -106,7 +106,7 @@ extension DomainMerger {
             case .gpu:
                 throw DevicesError(
                     code: .invalidArgument, message: "\(target) is a GPU: it goes with its functions",
-                    object: .request("gpu"))
+                    object: .request(.gpu))
             }
         }
         return result

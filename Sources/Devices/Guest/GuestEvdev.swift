@@ -16,7 +16,7 @@ extension DomainMerger {
                 throw DevicesError(
                     code: .notFound,
                     message: "no " + (inventory.keyboard == nil ? "keyboard" : "mouse")
-                        + " found to share with the guest", object: .request("evdev"))
+                        + " found to share with the guest", object: .request(.evdev))
             }
             for device in [keyboard, mouse] where device.stablePath == nil {
                 notes.append("\(device.eventPath) has no stable link: its number may change at the next boot")

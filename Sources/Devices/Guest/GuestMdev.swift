@@ -26,7 +26,7 @@ extension DomainMerger {
             guard seen.insert(uuid).inserted else {
                 throw DevicesError(
                     code: .invalidArgument, message: "mediated device \(uuid) is named twice: a guest takes it once",
-                    object: .request("mdev-twice"))
+                    object: .request(.mdevTwice))
             }
             guard
                 let found = report.devices.lazy.compactMap({ device in
@@ -34,25 +34,25 @@ extension DomainMerger {
                 }).first
             else {
                 throw DevicesError(
-                    code: .notFound, message: "no mediated device \(uuid) on this host", object: .request("mdev"))
+                    code: .notFound, message: "no mediated device \(uuid) on this host", object: .request(.mdev))
             }
             let (parent, mdev) = found
             if let hostdev = existing[uuid] {
                 throw DevicesError(
                     code: .conflict,
                     message: "\(source) already has mediated device \(uuid) (line \(hostdev.line)): a guest takes "
-                        + "it once; detach it first to change it", object: .request("mdev-twice"))
+                        + "it once; detach it first to change it", object: .request(.mdevTwice))
             }
             if let guest = mdev.guest, guest != guestName {
                 throw DevicesError(
                     code: .conflict, message: "mediated device \(uuid) is in use by the running guest \(guest)",
-                    object: .request("mdev-used"))
+                    object: .request(.mdevUsed))
             }
             if let other = otherDomains.first(where: { $0.name != guestName && Self.uses($0.xml, mdev: uuid) }) {
                 throw DevicesError(
                     code: .conflict,
                     message: "mediated device \(uuid) is already given to the guest \(other.name)",
-                    object: .request("mdev-used"))
+                    object: .request(.mdevUsed))
             }
             let type = parent.sharing?.mdevTypes.first { $0.id == mdev.type }
             if let api = type?.deviceAPI, api != "vfio-pci" {
@@ -60,13 +60,13 @@ extension DomainMerger {
                     code: .invalidArgument,
                     message: "mediated device \(uuid) (\(mdev.type ?? "unknown type") on \(mdev.parent)) speaks "
                         + "\(api), not vfio-pci: it is not a PCI device for the guest",
-                    object: .request("mdev-api"))
+                    object: .request(.mdevAPI))
             }
             if request.display, let type, Self.hasNoDisplay(type) {
                 throw DevicesError(
                     code: .invalidArgument,
                     message: "\(type.id) on \(mdev.parent) has no display heads (its description says num_heads=0): "
-                        + "it cannot show a display", object: .request("mdev-display"))
+                        + "it cannot show a display", object: .request(.mdevDisplay))
             }
             part = .mdev(uuid)
             addDevice(

@@ -164,13 +164,13 @@ public struct PinningPlan: Sendable, Hashable {
             guard wanted >= 1 else {
                 throw DevicesError(
                     code: .invalidArgument, message: "the vCPU count must be 1 or more, not \(wanted)",
-                    object: .request("vcpus"))
+                    object: .request(.vcpus))
             }
             guard wanted <= totalThreads else {
                 throw DevicesError(
                     code: .invalidArgument,
                     message: "\(wanted) vCPUs are more than the \(totalThreads) CPUs left after the host keeps "
-                        + CPUList.format(Array(hostSet)), object: .request("vcpus"))
+                        + CPUList.format(Array(hostSet)), object: .request(.vcpus))
             }
         }
         // The group with the largest cache (then the most free cores) that holds the request.

@@ -94,7 +94,7 @@ extension Host {
         guard !config.isEmpty else {
             throw DevicesError(
                 code: .invalidArgument, message: "the hook has nothing to do: name at least one of its tasks",
-                object: .request("hook"))
+                object: .request(.hook))
         }
         let existing = try existingScript()
         let owner = trustedOwner ?? self.trustedOwner

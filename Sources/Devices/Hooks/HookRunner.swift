@@ -153,7 +153,7 @@ struct HookSteps {
         guard !guestCPUs.isEmpty else {
             throw DevicesError(
                 code: .invalidData,
-                message: "\(guest) pins no vCPUs, so there is nothing to keep the host off", object: .request("pin"))
+                message: "\(guest) pins no vCPUs, so there is nothing to keep the host off", object: .request(.pin))
         }
         let online = try files.readText(files.path(HostPaths.cpus.appending("online"))).flatMap(CPUList.parse) ?? []
         let hostCPUs = online.filter { !guestCPUs.contains($0) }
@@ -227,7 +227,7 @@ struct HookSteps {
         let addresses = Self.hostdevAddresses(domain)
         guard !addresses.isEmpty else {
             throw DevicesError(
-                code: .invalidData, message: "\(guest) passes no PCI device through", object: .request("gpu-missing"))
+                code: .invalidData, message: "\(guest) passes no PCI device through", object: .request(.gpuMissing))
         }
         let report = try host.report()
         let drivers = Set(addresses.compactMap { report.device(at: $0)?.driver })

@@ -98,6 +98,6 @@ extension LibvirtConnection {
         }
         throw DevicesError(
             code: .notFound, message: "libvirt at \(uri) knows no mediated device \(uuid.lowercased())",
-            object: .request("mdev-libvirt"))
+            object: .request(.mdevLibvirt))
     }
 }

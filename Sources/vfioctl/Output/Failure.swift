@@ -47,24 +47,24 @@ func hint(for error: DevicesError) -> String? {
     case (.notFound, .domain?): "`virsh list --all` shows the guests; -c URI names another libvirt"
     case (.notFound, .inputDevice?): "`vfioctl input list` shows the devices"
     case (.invalidArgument, .inputDevice?): "give /dev/input/by-id/…; `vfioctl input list` shows them"
-    case (_, .request("parts")?):
+    case (_, .request(.parts)?):
         "name at least one of --gpu, --hostdev, --looking-glass, --scream, --evdev, --tune (or a part of it), "
             + "--override, --laptop-gpu, --mdev"
-    case (_, .request("mdev")?): "`vfioctl mdev create PARENT TYPE` makes one; `vfioctl show PARENT` lists its types"
-    case (.notFound, .request("mdev-type")?): "`vfioctl show PARENT` lists the types a parent offers"
-    case (_, .request("mdev-type")?): "`vfioctl mdev remove UUID` frees one"
-    case (_, .request("mdev-ambiguous")?):
+    case (_, .request(.mdev)?): "`vfioctl mdev create PARENT TYPE` makes one; `vfioctl show PARENT` lists its types"
+    case (.notFound, .request(.mdevType)?): "`vfioctl show PARENT` lists the types a parent offers"
+    case (_, .request(.mdevType)?): "`vfioctl mdev remove UUID` frees one"
+    case (_, .request(.mdevAmbiguous)?):
         "create it on one of them with `vfioctl mdev create PARENT TYPE`, then attach --mdev UUID"
-    case (_, .request("mdev-display")?): "pass --mdev-display off"
-    case (_, .request("mdev-libvirt")?): "`virsh nodedev-list --cap mdev --all` lists the ones libvirt knows"
-    case (_, .request("gpu")?): "pass GPUs with --gpu"
-    case (_, .request("hostdev")?): "use --hostdev for other devices"
-    case (_, .request("rom")?): "--rom and --rom-bar go with --gpu"
-    case (_, .request("vcpus")?): "--vcpus takes how many vCPUs to pin"
-    case (_, .request("evdev")?): "name the devices: --evdev /dev/input/by-id/… (`vfioctl input list` shows them)"
-    case (_, .request("hook")?): "--single-gpu, --hugepages or --isolate-cpus"
-    case (_, .request("pin")?): "`vfioctl attach --pin` first"
-    case (_, .request("gpu-missing")?): "`vfioctl attach --gpu` first"
+    case (_, .request(.mdevDisplay)?): "pass --mdev-display off"
+    case (_, .request(.mdevLibvirt)?): "`virsh nodedev-list --cap mdev --all` lists the ones libvirt knows"
+    case (_, .request(.gpu)?): "pass GPUs with --gpu"
+    case (_, .request(.hostdev)?): "use --hostdev for other devices"
+    case (_, .request(.rom)?): "--rom and --rom-bar go with --gpu"
+    case (_, .request(.vcpus)?): "--vcpus takes how many vCPUs to pin"
+    case (_, .request(.evdev)?): "name the devices: --evdev /dev/input/by-id/… (`vfioctl input list` shows them)"
+    case (_, .request(.hook)?): "--single-gpu, --hugepages or --isolate-cpus"
+    case (_, .request(.pin)?): "`vfioctl attach --pin` first"
+    case (_, .request(.gpuMissing)?): "`vfioctl attach --gpu` first"
     default: nil
     }
 }
@@ -79,7 +79,7 @@ func name(of object: DevicesError.Object) -> String {
     case .file(let path), .sysroot(let path), .inputDevice(let path): path
     case .domain(let name): name
     case .library(let name): name
-    case .request(let part): part
+    case .request(let part): part.rawValue
     }
 }
 
