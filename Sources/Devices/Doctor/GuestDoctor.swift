@@ -88,10 +88,7 @@ struct GuestDoctor {
         self.resolution = resolution
         self.side = side
         hostdevs = DomainHostdev.all(in: domain)
-        let record = domain.children.first { $0.name == "metadata" && $0.namespace == nil }?.children.first {
-            $0.name == "ownership" && $0.namespace == DomainOwnership.namespace
-        }
-        recordedIDs = record.map(DomainOwnership.init)?.recordedIDs ?? [:]
+        recordedIDs = DomainOwnership.element(in: domain).map(DomainOwnership.init)?.recordedIDs ?? [:]
     }
 
     static let qemuNamespace = "http://libvirt.org/schemas/domain/qemu/1.0"

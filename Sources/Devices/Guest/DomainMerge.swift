@@ -137,9 +137,7 @@ struct DomainMerger {
         }
         domain = root
         editor = XMLEditor(document)
-        let element = root.children.first { $0.name == "metadata" && $0.namespace == nil }?.children.first {
-            $0.name == "ownership" && $0.namespace == DomainOwnership.namespace
-        }
+        let element = DomainOwnership.element(in: root)
         ownershipElement = element
         recordedOwnership = element.map(DomainOwnership.init)
         ownership = recordedOwnership ?? DomainOwnership()

@@ -228,6 +228,13 @@ struct DomainOwnership: Equatable {
 
     init() {}
 
+    /// The `<vfioctl:ownership>` element in a domain's `<metadata>`, if attach left one.
+    static func element(in domain: XMLElement) -> XMLElement? {
+        domain.children.first { $0.name == "metadata" && $0.namespace == nil }?.children.first {
+            $0.name == "ownership" && $0.namespace == namespace
+        }
+    }
+
     /// Reads the record from a `<vfioctl:ownership>` element; records it cannot read are left out.
     init(_ element: XMLElement) {
         for child in element.children where child.namespace == Self.namespace {
